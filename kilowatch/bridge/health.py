@@ -1,0 +1,99 @@
+"""The bridge's counters, reported as a `kilowatch_bridge` point and a log line."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, fields
+
+from kilowatch.influx.lineprotocol import NS_PER_S, format_point
+
+HEALTH = "kilowatch_bridge"
+
+
+@dataclass(slots=True)
+class Window:
+    """What happened since the last report."""
+
+    messages_received: int = 0
+    readings_received: int = 0
+    readings_written: int = 0
+    rejected: int = 0
+    retries: int = 0
+    batches: int = 0
+    batch_seconds: float = 0.0
+    lag_s: float = 0.0
+
+    def add(self, other: Window) -> None:
+        """Accumulate another window into this one (lag keeps the worst)."""
+        for f in fields(Window):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            setattr(self, f.name, max(mine, theirs) if f.name == "lag_s" else mine + theirs)
+
+
+@dataclass
+class BridgeHealth:
+    """Thread-safe counters: the MQTT thread counts arrivals, the writer counts the rest."""
+
+    bridge: str
+    window: Window = field(default_factory=Window)
+    totals: Window = field(default_factory=Window)
+    newest_ts: int | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def received(self) -> None:
+        with self._lock:
+            self.window.messages_received += 1
+
+    def stored(
+        self, *, readings: int, rejected: int, seconds: float, lag_s: float, newest_ts: int | None
+    ) -> None:
+        with self._lock:
+            w = self.window
+            w.readings_received += readings + rejected
+            w.readings_written += readings
+            w.rejected += rejected
+            w.batches += 1
+            w.batch_seconds += seconds
+            w.lag_s = max(w.lag_s, lag_s)
+            if newest_ts is not None and (self.newest_ts is None or newest_ts > self.newest_ts):
+                self.newest_ts = newest_ts
+
+    def retried(self) -> None:
+        with self._lock:
+            self.window.retries += 1
+
+    def take_window(self) -> Window:
+        """The counters since the last call, which start again from zero."""
+        with self._lock:
+            window, self.window = self.window, Window()
+            self.totals.add(window)
+            return window
+
+    def point(self, window: Window, now: float, queue_depth: int) -> str:
+        """The `kilowatch_bridge` line for one reporting window."""
+        values: dict[str, float | int] = {
+            "messages_received": window.messages_received,
+            "readings_received": window.readings_received,
+            "readings_written": window.readings_written,
+            "rejected": window.rejected,
+            "retries": window.retries,
+            "batches": window.batches,
+            "batch_latency_ms": (
+                1000.0 * window.batch_seconds / window.batches if window.batches else 0.0
+            ),
+            "lag_s": float(window.lag_s),
+            "queue_depth": queue_depth,
+        }
+        if self.newest_ts is not None:
+            values["reading_age_s"] = float(now - self.newest_ts)
+        return format_point(HEALTH, {"bridge": self.bridge}, values, int(now * NS_PER_S))
+
+    def summary(self, window: Window, period_s: float, queue_depth: int) -> str:
+        """A log line: rates over the period and the totals so far."""
+        rate = window.readings_written / period_s if period_s > 0 else 0.0
+        return (
+            f"stored {window.readings_written} readings ({rate:.0f}/s), "
+            f"rejected {window.rejected}, retries {window.retries}, "
+            f"max lag {window.lag_s:.1f} s, queue {queue_depth}; "
+            f"totals: {self.totals.readings_written} stored, {self.totals.rejected} rejected"
+        )

@@ -1,0 +1,183 @@
+"""The bridge's pure core: MQTT messages in, costed line protocol out (no I/O).
+
+Every message becomes its own list of lines, so the shell can acknowledge each message once
+exactly its lines are stored, and set a single message aside if InfluxDB refuses it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kilowatch.config import UNASSIGNED_LINE, KilowatchConfig
+from kilowatch.contract import DEFAULT_PREFIX, Reading, Rejection, parse_message
+from kilowatch.influx.lineprotocol import NS_PER_S, escape_tag, format_point
+from kilowatch.tariff import PlantTariff, load_tariff
+
+MAX_STORED_PAYLOAD_BYTES = 4096
+ENERGY = "energy"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An MQTT message as the bridge received it."""
+
+    topic: str
+    payload: bytes
+    received_at: float  # Unix seconds
+
+
+@dataclass(slots=True)
+class Prepared:
+    """The lines to write for a batch of messages, one list per message, and what they hold."""
+
+    lines: list[list[str]]
+    readings: int = 0
+    rejected: int = 0
+    newest_ts: int | None = None
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+class ReadingProcessor:
+    """Validates, enriches from the plant file and costs readings from each plant's tariff."""
+
+    def __init__(self, config: KilowatchConfig, prefix: str = DEFAULT_PREFIX) -> None:
+        self._config = config
+        self._prefix = prefix
+        self._tariffs: dict[str, PlantTariff] = {}
+        self._tariff_tags: dict[str, str] = {}
+        tariff_cache: dict[str, object] = {}
+        for plant in config.plants:
+            path = str(plant.tariff)
+            tariff = tariff_cache.get(path) or load_tariff(plant.tariff)
+            tariff_cache[path] = tariff
+            self._tariffs[plant.id] = PlantTariff(tariff, plant.zone)  # type: ignore[arg-type]
+            self._tariff_tags[plant.id] = escape_tag(tariff.key)  # type: ignore[attr-defined]
+        self._unique = itertools.count()
+
+    def tariff_of(self, plant: str) -> PlantTariff:
+        return self._tariffs[plant]
+
+    def prepare(self, messages: Sequence[Message], now: float) -> Prepared:
+        """Parse, validate, cost and format a batch; never raises on bad input."""
+        out = Prepared(lines=[[] for _ in messages])
+        accepted: dict[str, list[tuple[int, Reading]]] = defaultdict(list)
+        for index, message in enumerate(messages):
+            parsed = parse_message(message.topic, message.payload, now, self._prefix)
+            rejections = parsed.rejections
+            readings = parsed.readings
+            if readings:
+                readings, more = self._enrichable(readings, message.payload)
+                rejections = rejections + more
+            for reading in readings:
+                accepted[reading.plant].append((index, reading))
+            if rejections:
+                out.lines[index].extend(self.rejection_lines(rejections, message.received_at))
+                out.rejected += len(rejections)
+                out.rejections.extend(rejections)
+        for plant, items in accepted.items():
+            self._cost_and_format(plant, items, out)
+        return out
+
+    def _enrichable(
+        self, readings: list[Reading], payload: bytes
+    ) -> tuple[list[Reading], list[Rejection]]:
+        """Readings of known plants (and meters, when the plant file insists); the rest set aside."""
+        first = readings[0]  # a message carries one plant and one meter (from its topic)
+        plant = self._config.plant_by_id.get(first.plant)
+        if plant is None:
+            return [], [
+                Rejection(
+                    "unknown_plant",
+                    f"plant {first.plant!r} is not in the plant file; add it or fix the topic",
+                    first.plant,
+                    first.meter,
+                    payload,
+                )
+            ]
+        if not self._config.accept_unknown_meters and first.meter not in plant.line_of_meter:
+            return [], [
+                Rejection(
+                    "unknown_meter",
+                    f"meter {first.meter!r} is not declared under plant {plant.id!r}",
+                    first.plant,
+                    first.meter,
+                    payload,
+                )
+            ]
+        return readings, []
+
+    def _cost_and_format(
+        self, plant_id: str, items: list[tuple[int, Reading]], out: Prepared
+    ) -> None:
+        readings = [reading for _, reading in items]
+        costs = self._tariffs[plant_id].cost_many(
+            np.fromiter((r.ts for r in readings), dtype=np.int64, count=len(readings)),
+            np.fromiter((r.interval_s for r in readings), dtype=np.int64, count=len(readings)),
+            np.fromiter((r.energy_kwh for r in readings), dtype=np.float64, count=len(readings)),
+        )
+        line_of_meter = self._config.plant_by_id[plant_id].line_of_meter
+        tariff_tag = self._tariff_tags[plant_id]
+        series: dict[tuple[str, str], str] = {}
+        newest = out.newest_ts
+        for (index, r), cost, rate, period in zip(
+            items, costs.cost.tolist(), costs.rate.tolist(), costs.period.tolist(), strict=True
+        ):
+            key = (r.meter, period)
+            head = series.get(key)
+            if head is None:
+                line = line_of_meter.get(r.meter, UNASSIGNED_LINE)
+                head = (
+                    f"{ENERGY},line={line},meter={r.meter},period={escape_tag(period)},"
+                    f"plant={plant_id},tariff={tariff_tag} "
+                )
+                series[key] = head
+            fields = f"energy_kwh={r.energy_kwh!r},cost={cost!r},rate={rate!r},interval_s={r.interval_s}i"
+            out.lines[index].append(f"{head}{fields}{_optional_fields(r)} {r.ts * NS_PER_S}")
+            if newest is None or r.ts > newest:
+                newest = r.ts
+        out.readings += len(readings)
+        out.newest_ts = newest
+
+    def rejection_lines(self, rejections: Sequence[Rejection], received_at: float) -> list[str]:
+        """Points for measurement `rejected`, each at a unique nanosecond so none overwrites another."""
+        base_ns = int(received_at * NS_PER_S)
+        lines = []
+        for rejection in rejections:
+            payload = rejection.payload[:MAX_STORED_PAYLOAD_BYTES].decode(
+                "utf-8", errors="backslashreplace"
+            )
+            lines.append(
+                format_point(
+                    REJECTED,
+                    {"plant": rejection.plant, "meter": rejection.meter, "reason": rejection.reason},
+                    {"count": 1, "detail": rejection.detail, "payload": payload},
+                    base_ns + next(self._unique) % 1_000_000,
+                )
+            )
+        return lines
+
+
+def _optional_fields(r: Reading) -> str:
+    """The optional measurements a reading carries, as `,name=value` text."""
+    parts = []
+    if r.seq is not None:
+        parts.append(f",seq={r.seq}i")
+    if r.energy_total_kwh is not None:
+        parts.append(f",energy_total_kwh={r.energy_total_kwh!r}")
+    if r.power_kw is not None:
+        parts.append(f",power_kw={r.power_kw!r}")
+    if r.reactive_kvarh is not None:
+        parts.append(f",reactive_kvarh={r.reactive_kvarh!r}")
+    if r.power_factor is not None:
+        parts.append(f",power_factor={r.power_factor!r}")
+    for phase, value in enumerate(r.voltage_v, start=1):
+        parts.append(f",voltage_l{phase}={value!r}")
+    for phase, value in enumerate(r.current_a, start=1):
+        parts.append(f",current_l{phase}={value!r}")
+    return "".join(parts)

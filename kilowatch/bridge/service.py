@@ -1,0 +1,235 @@
+"""The bridge's shell: MQTT in, InfluxDB out, and a message acknowledged only once it is stored.
+
+Two threads: paho's network thread queues each message; the writer thread batches, costs and
+writes them, retrying until InfluxDB accepts, and only then sends the PUBACKs. Unacknowledged
+messages stay the broker's responsibility, so a crash or an InfluxDB outage loses nothing: the
+broker redelivers, and rewriting a reading stores it once (same series, same timestamp).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+
+from kilowatch.bridge.health import BridgeHealth, Window
+from kilowatch.bridge.process import ENERGY, Message, Prepared, ReadingProcessor
+from kilowatch.bridge.settings import BridgeSettings
+from kilowatch.connections import mqtt_client
+from kilowatch.contract import Rejection
+from kilowatch.influx.writer import InfluxWriteError, InfluxWriter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A received message and what is needed to acknowledge it on the connection it came on."""
+
+    message: Message
+    mid: int
+    qos: int
+    connection: int
+
+
+class Bridge:
+    """Subscribes, stores and acknowledges until `stop()`."""
+
+    def __init__(
+        self,
+        settings: BridgeSettings,
+        processor: ReadingProcessor,
+        writer: InfluxWriter,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._processor = processor
+        self._writer = writer
+        self._clock = clock
+        self._pending: queue.Queue[Delivery] = queue.Queue(maxsize=settings.max_pending_messages)
+        self._stopping = threading.Event()
+        self._connection = 0  # bumped on every (re)connect: old message ids mean nothing after
+        self.health = BridgeHealth(settings.mqtt_client_id)
+        self._client = mqtt_client(
+            settings.mqtt,
+            settings.mqtt_client_id,
+            persistent=True,
+            ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+            manual_ack=True,
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    # MQTT thread
+
+    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
+        if reason_code.is_failure:
+            logger.error("broker %s refused the connection: %s", self._settings.mqtt, reason_code)
+            return
+        self._connection += 1
+        client.subscribe(self._settings.subscription, qos=1)
+        logger.info("connected to %s, subscribed to %s", self._settings.mqtt, self._settings.subscription)
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
+        if not self._stopping.is_set():
+            logger.warning("lost the broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
+        delivery = Delivery(
+            Message(msg.topic, msg.payload, self._clock()), msg.mid, msg.qos, self._connection
+        )
+        self.health.received()
+        # Blocks when full: paho then stops reading the socket and the broker holds the rest.
+        self._pending.put(delivery)
+
+    # Writer thread
+
+    def run(self) -> None:
+        """Connect and process until stop() is called."""
+        target = self._settings.mqtt
+        self._client.connect_async(target.host, target.port, keepalive=30)
+        self._client.loop_start()
+        next_health = next_log = self._clock()
+        minute = Window()
+        try:
+            while not self._stopping.is_set():
+                batch = self._collect()
+                if batch:
+                    self._store(batch)
+                now = self._clock()
+                if now >= next_health:
+                    minute.add(self._report_health(now))
+                    next_health = now + self._settings.health_interval_s
+                if now >= next_log:
+                    logger.info(
+                        self.health.summary(minute, self._settings.log_interval_s, self.queue_depth)
+                    )
+                    minute = Window()
+                    next_log = now + self._settings.log_interval_s
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._writer.close()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then disconnect; what is not stored stays with the broker."""
+        self._stopping.set()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._pending.qsize()
+
+    def _collect(self) -> list[Delivery]:
+        """Up to batch_max_messages deliveries, waiting briefly for more once one has come."""
+        try:
+            first = self._pending.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self._settings.flush_interval_ms / 1000
+        size = len(first.message.payload)
+        while len(batch) < self._settings.batch_max_messages and size < 8_000_000:
+            try:
+                item = self._pending.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._pending.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            batch.append(item)
+            size += len(item.message.payload)
+        return batch
+
+    def _store(self, batch: list[Delivery]) -> None:
+        started = time.monotonic()
+        prepared = self._processor.prepare([d.message for d in batch], self._clock())
+        refused = self._write_batch(batch, prepared)
+        if refused is None:
+            return  # stopped while InfluxDB was down: nothing acknowledged, the broker redelivers
+        for delivery in batch:
+            if delivery.connection == self._connection:
+                self._client.ack(delivery.mid, delivery.qos)
+        now = self._clock()
+        self.health.stored(
+            readings=prepared.readings - refused,
+            rejected=prepared.rejected + refused,
+            seconds=time.monotonic() - started,
+            lag_s=now - min(d.message.received_at for d in batch),
+            newest_ts=prepared.newest_ts,
+        )
+
+    def _write_batch(self, batch: list[Delivery], prepared: Prepared) -> int | None:
+        """Store every message's lines; how many readings InfluxDB refused, None if stopped first."""
+        lines = [line for per_message in prepared.lines for line in per_message]
+        try:
+            return 0 if self._write_until_stored(lines) else None
+        except InfluxWriteError as err:
+            logger.warning("InfluxDB refused a batch (%s); writing its messages one by one", err)
+        refused = 0
+        for delivery, message_lines in zip(batch, prepared.lines, strict=True):
+            try:
+                if not self._write_until_stored(message_lines):
+                    return None
+            except InfluxWriteError as err:
+                refused += sum(1 for line in message_lines if line.startswith(ENERGY + ","))
+                if not self._set_aside(delivery.message, str(err)):
+                    return None
+        return refused
+
+    def _set_aside(self, message: Message, why: str) -> bool:
+        """Store a message InfluxDB refused as a `rejected` point; False if stopped first."""
+        rejection = Rejection(
+            "storage_rejected",
+            f"InfluxDB refused this message's points: {why}"[:1000],
+            payload=message.payload,
+        )
+        lines = self._processor.rejection_lines([rejection], message.received_at)
+        try:
+            return self._write_until_stored(lines)
+        except InfluxWriteError as err:
+            logger.error("InfluxDB refused even the rejection record, dropping the message: %s", err)
+            return True
+
+    def _write_until_stored(self, lines: list[str]) -> bool:
+        """Write in chunks, retrying with backoff while the failure is temporary.
+
+        True once every line is stored; False if the bridge was stopped before that;
+        InfluxWriteError when InfluxDB refuses for good (a bad point, a missing bucket).
+        """
+        size = self._settings.batch_size
+        for start in range(0, len(lines), size):
+            chunk = lines[start : start + size]
+            delay = self._settings.retry_initial_s
+            while True:
+                try:
+                    self._writer.write(chunk)
+                    break
+                except InfluxWriteError as err:
+                    if not err.retryable:
+                        raise
+                    if self._stopping.is_set():
+                        return False
+                    self.health.retried()
+                    logger.warning("write failed, retrying in %.1f s: %s", delay, err)
+                    self._stopping.wait(delay)
+                    delay = min(
+                        delay * self._settings.retry_exponential_base, self._settings.retry_max_s
+                    )
+        return True
+
+    def _report_health(self, now: float) -> Window:
+        window = self.health.take_window()
+        try:
+            self._writer.write([self.health.point(window, now, self.queue_depth)])
+        except InfluxWriteError as err:
+            logger.warning("could not write the health point: %s", err)
+        return window

@@ -1,0 +1,92 @@
+"""The `kilowatch` command: one entry point, a subcommand per process or tool."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="kilowatch: electricity use and cost of industrial plants, meter by meter.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="plant file [env KILOWATCH_CONFIG]")
+]
+MqttOption = Annotated[
+    str | None, typer.Option("--mqtt-url", help="broker URL [env KILOWATCH_MQTT_URL]")
+]
+LogOption = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR")]
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _run(main: Callable[[], int]) -> None:
+    """Run a command; a problem a person must fix becomes 'error: ...' and exit status 2."""
+    from kilowatch.errors import USER_ERRORS
+
+    try:
+        code = main()
+    except USER_ERRORS as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def bridge(
+    config: ConfigOption = None,
+    mqtt_url: MqttOption = None,
+    influx_url: Annotated[
+        str | None, typer.Option(help="InfluxDB URL [env KILOWATCH_INFLUX_URL]")
+    ] = None,
+    influx_bucket: Annotated[
+        str | None, typer.Option(help="bucket or 1.x database [env KILOWATCH_INFLUX_BUCKET]")
+    ] = None,
+    influx_org: Annotated[
+        str | None, typer.Option(help="organisation (2.x) [env KILOWATCH_INFLUX_ORG]")
+    ] = None,
+    influx_version: Annotated[
+        str | None, typer.Option(help="auto, 1 or 2 [env KILOWATCH_INFLUX_VERSION]")
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="MQTT client id [env KILOWATCH_MQTT_CLIENT_ID]")
+    ] = None,
+    share_group: Annotated[
+        str | None,
+        typer.Option(help="shared subscription group [env KILOWATCH_MQTT_SHARE_GROUP]"),
+    ] = None,
+    log_level: LogOption = "INFO",
+) -> None:
+    """Subscribe to readings, cost each one from its plant's tariff, store them in InfluxDB."""
+    from kilowatch.bridge import BridgeSettings, run_bridge
+
+    _setup_logging(log_level)
+    flags: dict[str, Any] = {
+        "config": config,
+        "mqtt_url": mqtt_url,
+        "influx_url": influx_url,
+        "influx_bucket": influx_bucket,
+        "influx_org": influx_org,
+        "influx_version": influx_version,
+        "mqtt_client_id": client_id,
+        "mqtt_share_group": share_group,
+    }
+    _run(lambda: run_bridge(BridgeSettings.load(**flags)))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,132 @@
+"""The plant file: plants, their timezone and tariff, lines and meters (see config/kilowatch.example.yaml)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from kilowatch.contract import ID_PATTERN
+
+UNASSIGNED_LINE = "unassigned"
+
+
+class ConfigError(Exception):
+    """The plant file cannot be used; the message says which key and what to do."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_id(value: str) -> str:
+    if not ID_PATTERN.match(value):
+        raise ValueError(f"{value!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    return value
+
+
+class LineConfig(_Strict):
+    id: str
+    name: str = ""
+
+    _id = field_validator("id")(_check_id)
+
+
+class MeterConfig(_Strict):
+    id: str
+    line: str = UNASSIGNED_LINE
+    name: str = ""
+
+    _id = field_validator("id")(_check_id)
+
+
+class PlantConfig(_Strict):
+    id: str
+    name: str = ""
+    timezone: str
+    tariff: Path = Field(description="tariff YAML file, relative to the plant file")
+    lines: tuple[LineConfig, ...] = ()
+    meters: tuple[MeterConfig, ...] = ()
+
+    _id = field_validator("id")(_check_id)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA timezone such as America/Mexico_City") from None
+        return value
+
+    @model_validator(mode="after")
+    def _meters_on_known_lines(self) -> PlantConfig:
+        lines = {line.id for line in self.lines} | {UNASSIGNED_LINE}
+        seen: set[str] = set()
+        for meter in self.meters:
+            if meter.line not in lines:
+                raise ValueError(f"meter {meter.id!r} is on line {meter.line!r}, which is not in lines")
+            if meter.id in seen:
+                raise ValueError(f"meter {meter.id!r} is declared twice")
+            seen.add(meter.id)
+        return self
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def line_of_meter(self) -> dict[str, str]:
+        return {meter.id: meter.line for meter in self.meters}
+
+
+class KilowatchConfig(_Strict):
+    plants: tuple[PlantConfig, ...]
+    accept_unknown_meters: bool = Field(
+        default=True,
+        description="store readings of meters not declared under their plant, on line 'unassigned'",
+    )
+
+    @model_validator(mode="after")
+    def _unique_plants(self) -> KilowatchConfig:
+        ids = [plant.id for plant in self.plants]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"plant ids must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @cached_property
+    def plant_by_id(self) -> dict[str, PlantConfig]:
+        return {plant.id: plant for plant in self.plants}
+
+
+def load_config(path: str | Path) -> KilowatchConfig:
+    """Read and validate the plant file; tariff paths become absolute (relative to the file)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"plant file {path} does not exist; pass --config or set KILOWATCH_CONFIG") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"plant file {path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"plant file {path} must be a mapping with a 'plants' list")
+    for plant in raw.get("plants") or []:
+        if isinstance(plant, dict) and "tariff" in plant:
+            plant["tariff"] = str((path.parent / str(plant["tariff"])).resolve())
+    try:
+        return KilowatchConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"plant file {path} is invalid:\n{format_validation_error(err)}") from None
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """One line per problem, naming the key path: 'plants.0.timezone: ...'."""
+    lines = []
+    for problem in err.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        lines.append(f"  {where}: {problem['msg']}")
+    return "\n".join(lines)

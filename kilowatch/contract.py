@@ -1,0 +1,286 @@
+"""The MQTT contract: topics and reading payloads, parsed and validated without any I/O.
+
+See docs/mqtt-contract.md. Everything here is pure: bytes and strings in, `Reading`s and
+`Rejection`s out, so the bridge, the Lambda, the agent and the tests share one definition.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+
+DEFAULT_PREFIX = "kilowatch"
+DEFAULT_INTERVAL_S = 300
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_READINGS_PER_MESSAGE = 1000
+MAX_FUTURE_S = 600
+MAX_PHASES = 3
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+RejectReason = Literal[
+    "bad_topic",
+    "payload_too_large",
+    "invalid_utf8",
+    "invalid_json",
+    "not_object",
+    "too_many_readings",
+    "missing_ts",
+    "invalid_ts",
+    "future_ts",
+    "missing_energy",
+    "invalid_energy",
+    "invalid_interval",
+    "invalid_field",
+    "invalid_power_factor",
+    "unknown_plant",
+    "unknown_meter",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One validated meter reading: energy imported during the interval ending at `ts`."""
+
+    plant: str
+    meter: str
+    ts: int  # end of the interval, Unix seconds (UTC)
+    energy_kwh: float
+    interval_s: int = DEFAULT_INTERVAL_S
+    seq: int | None = None
+    energy_total_kwh: float | None = None
+    power_kw: float | None = None
+    reactive_kvarh: float | None = None
+    power_factor: float | None = None
+    voltage_v: tuple[float, ...] = ()
+    current_a: tuple[float, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The reading as a contract payload object (what a publisher sends)."""
+        out: dict[str, Any] = {
+            "ts": self.ts,
+            "energy_kwh": self.energy_kwh,
+            "interval_s": self.interval_s,
+        }
+        for name in ("seq", "energy_total_kwh", "power_kw", "reactive_kvarh", "power_factor"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.voltage_v:
+            out["voltage_v"] = list(self.voltage_v)
+        if self.current_a:
+            out["current_a"] = list(self.current_a)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Input set aside: why, where it came from, and the raw payload (cut to 4 KiB when stored)."""
+
+    reason: RejectReason
+    detail: str
+    plant: str = ""
+    meter: str = ""
+    payload: bytes = b""
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What one MQTT message turned into: the readings to store and the parts set aside."""
+
+    readings: list[Reading] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    plant: str
+    meter: str
+
+
+class TopicError(ValueError):
+    """A topic that is not `{prefix}/{plant}/{meter}/readings`."""
+
+
+def readings_topic(plant: str, meter: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The topic a meter's readings are published on."""
+    return f"{prefix}/{plant}/{meter}/readings"
+
+
+def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> Topic:
+    """Split a readings topic into plant and meter ids, or raise TopicError saying why."""
+    parts = topic.split("/")
+    if len(parts) != 4 or parts[0] != prefix or parts[3] != "readings":
+        raise TopicError(f"topic {topic!r} is not {prefix}/{{plant}}/{{meter}}/readings")
+    plant, meter = parts[1], parts[2]
+    for kind, value in (("plant", plant), ("meter", meter)):
+        if not ID_PATTERN.match(value):
+            raise TopicError(f"{kind} id {value!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    return Topic(plant, meter)
+
+
+class _Invalid(Exception):
+    """Internal: one reading object failed validation."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_ts(value: Any) -> int:
+    """An RFC 3339 timestamp with offset (or Z) or Unix seconds, as integer Unix seconds."""
+    if isinstance(value, bool):
+        raise _Invalid("invalid_ts", "ts must be RFC 3339 text or Unix seconds, not a boolean")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value < 0 or value > 32503680000:
+            raise _Invalid("invalid_ts", f"ts {value!r} is not a plausible Unix time in seconds")
+        return int(round(value))
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise _Invalid("invalid_ts", f"ts {value[:64]!r} is not RFC 3339") from None
+        if parsed.tzinfo is None:
+            raise _Invalid("invalid_ts", f"ts {value[:64]!r} has no UTC offset; add Z or +hh:mm")
+        return int(round(parsed.timestamp()))
+    raise _Invalid("invalid_ts", f"ts must be RFC 3339 text or Unix seconds, not {type(value).__name__}")
+
+
+def _number(obj: dict[str, Any], name: str, *, minimum: float | None = None) -> float | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Invalid("invalid_field", f"{name} must be a finite number, got {value!r}"[:200])
+    if minimum is not None and value < minimum:
+        raise _Invalid("invalid_field", f"{name} must be >= {minimum}, got {value!r}")
+    return float(value)
+
+
+def _phases(obj: dict[str, Any], name: str) -> tuple[float, ...]:
+    value = obj.get(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_PHASES:
+        raise _Invalid("invalid_field", f"{name} must be an array of 1 to 3 numbers")
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise _Invalid("invalid_field", f"{name} must contain finite numbers, got {v!r}"[:200])
+    return tuple(float(v) for v in value)
+
+
+def parse_reading(obj: Any, plant: str, meter: str, now: float) -> Reading:
+    """Validate one reading object; raise _Invalid with the reason when it is not acceptable."""
+    if not isinstance(obj, dict):
+        raise _Invalid("not_object", f"a reading must be a JSON object, got {type(obj).__name__}")
+    if "ts" not in obj:
+        raise _Invalid("missing_ts", "reading has no ts")
+    ts = parse_ts(obj["ts"])
+    if ts > now + MAX_FUTURE_S:
+        raise _Invalid("future_ts", f"ts is {ts - now:.0f} s in the future (limit {MAX_FUTURE_S} s)")
+    if "energy_kwh" not in obj:
+        raise _Invalid("missing_energy", "reading has no energy_kwh")
+    energy = obj["energy_kwh"]
+    if isinstance(energy, bool) or not isinstance(energy, int | float):
+        raise _Invalid("invalid_energy", f"energy_kwh must be a number, got {energy!r}"[:200])
+    if not math.isfinite(energy) or energy < 0:
+        raise _Invalid("invalid_energy", f"energy_kwh must be finite and >= 0, got {energy!r}")
+    interval = obj.get("interval_s", DEFAULT_INTERVAL_S)
+    if (
+        isinstance(interval, bool)
+        or not isinstance(interval, int | float)
+        or not math.isfinite(interval)
+        or interval != int(interval)
+        or not 1 <= interval <= 86400
+    ):
+        raise _Invalid("invalid_interval", f"interval_s must be whole seconds 1..86400, got {interval!r}")
+    seq = obj.get("seq")
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
+        raise _Invalid("invalid_field", f"seq must be a whole number >= 0, got {seq!r}"[:200])
+    pf = obj.get("power_factor")
+    if pf is not None and (
+        isinstance(pf, bool) or not isinstance(pf, int | float) or not -1 <= pf <= 1
+    ):
+        raise _Invalid("invalid_power_factor", f"power_factor must be in -1..1, got {pf!r}"[:200])
+    return Reading(
+        plant=plant,
+        meter=meter,
+        ts=ts,
+        energy_kwh=float(energy),
+        interval_s=int(interval),
+        seq=seq,
+        energy_total_kwh=_number(obj, "energy_total_kwh", minimum=0),
+        power_kw=_number(obj, "power_kw"),
+        reactive_kvarh=_number(obj, "reactive_kvarh"),
+        power_factor=None if pf is None else float(pf),
+        voltage_v=_phases(obj, "voltage_v"),
+        current_a=_phases(obj, "current_a"),
+    )
+
+
+def parse_message(
+    topic: str, payload: bytes, now: float, prefix: str = DEFAULT_PREFIX
+) -> Parsed:
+    """Turn one MQTT message into readings and rejections; never raises on bad input.
+
+    In an array each reading stands alone: one bad reading is set aside, the others are kept.
+    """
+    result = Parsed()
+    try:
+        where = parse_topic(topic, prefix)
+    except TopicError as err:
+        result.rejections.append(Rejection("bad_topic", str(err), payload=payload))
+        return result
+    plant, meter = where.plant, where.meter
+
+    def reject(reason: RejectReason, detail: str, raw: bytes = payload) -> Parsed:
+        result.rejections.append(Rejection(reason, detail, plant, meter, raw))
+        return result
+
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return reject("payload_too_large", f"payload is {len(payload)} bytes (limit {MAX_PAYLOAD_BYTES})")
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as err:
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return reject("invalid_utf8", "payload is not valid UTF-8")
+        try:
+            # Some devices write NaN or Infinity, which strict JSON lacks: parse them anyway so the
+            # rejection names the real problem (a non-finite number), not the syntax.
+            doc = json.loads(text)
+        except ValueError:
+            return reject("invalid_json", f"payload is not valid JSON: {err}"[:200])
+    if isinstance(doc, dict):
+        items = [doc]
+    elif isinstance(doc, list):
+        if len(doc) > MAX_READINGS_PER_MESSAGE:
+            return reject(
+                "too_many_readings",
+                f"array has {len(doc)} readings (limit {MAX_READINGS_PER_MESSAGE})",
+            )
+        items = doc
+    else:
+        return reject("not_object", f"payload must be an object or an array, got {type(doc).__name__}")
+
+    for obj in items:
+        try:
+            result.readings.append(parse_reading(obj, plant, meter, now))
+        except _Invalid as bad:
+            raw = payload if len(items) == 1 else orjson.dumps(obj)
+            reject(bad.reason, bad.detail, raw)
+    return result
+
+
+def encode_readings(readings: list[Reading]) -> bytes:
+    """A contract payload: one object for one reading, an array for several."""
+    if len(readings) == 1:
+        return orjson.dumps(readings[0].to_json())
+    return orjson.dumps([r.to_json() for r in readings])

@@ -1,0 +1,10 @@
+"""The errors a person must fix (bad settings, plant file or tariff): shown as one sentence."""
+
+from __future__ import annotations
+
+from kilowatch.config import ConfigError
+from kilowatch.influx.writer import InfluxWriteError
+from kilowatch.settings import SettingsError
+from kilowatch.tariff import TariffError
+
+USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, SettingsError, TariffError, InfluxWriteError)

@@ -1,0 +1,150 @@
+"""Writers for InfluxDB: 1.x through `/write`, 2.x and 3.x through influxdb-client.
+
+A writer takes lines of line protocol and either stores all of them or raises `InfluxWriteError`,
+which says whether trying again can help (server down, overloaded) or not (bad point, no bucket).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import requests
+import urllib3
+from influxdb_client import InfluxDBClient, WritePrecision
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.rest import ApiException
+
+logger = logging.getLogger(__name__)
+
+ApiVersion = Literal["1", "2"]
+# 400/422: InfluxDB refused the points themselves (a field type conflict, a bad line). Anything
+# else (auth, missing bucket, overload, outage) can be fixed while we wait, so it is retried.
+REFUSED_POINTS_STATUS = frozenset({400, 422})
+
+
+class InfluxWriteError(Exception):
+    """A write that did not store the points; `retryable` says whether waiting can help."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+class InfluxWriter(Protocol):
+    def write(self, lines: list[str]) -> None:
+        """Store every line (nanosecond timestamps) or raise InfluxWriteError."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+@dataclass(frozen=True, slots=True)
+class InfluxTarget:
+    url: str
+    bucket: str
+    org: str = ""
+    token: str = ""
+
+
+def detect_version(url: str, timeout_s: float = 5.0) -> ApiVersion:
+    """Ask `/ping` which InfluxDB this is: '1' for 1.x, '2' for 2.x and 3.x (both take /api/v2/write)."""
+    try:
+        response = requests.get(f"{url.rstrip('/')}/ping", timeout=timeout_s)
+    except requests.RequestException as err:
+        raise InfluxWriteError(f"InfluxDB at {url} is not reachable: {err}", retryable=True) from None
+    header = response.headers.get("X-Influxdb-Version", "")
+    match = re.search(r"(\d+)\.", header)
+    if response.status_code not in (200, 204) or not match:
+        raise InfluxWriteError(
+            f"{url}/ping answered {response.status_code} without an InfluxDB version; "
+            "is KILOWATCH_INFLUX_URL an InfluxDB server?",
+            retryable=False,
+        )
+    return "1" if match.group(1) == "1" else "2"
+
+
+class InfluxV1Writer:
+    """InfluxDB 1.x `/write` (also 2.x's v1 compatibility API), database = bucket."""
+
+    def __init__(self, target: InfluxTarget, timeout_s: float = 30.0) -> None:
+        self._url = target.url.rstrip("/")
+        self._db = target.bucket
+        self._timeout_s = timeout_s
+        self._session = requests.Session()
+        if target.token:
+            self._session.headers["Authorization"] = f"Token {target.token}"
+
+    def ensure_database(self) -> None:
+        """Create the database if it is missing (CREATE DATABASE is idempotent on 1.x)."""
+        self._post("/query", params={"q": f'CREATE DATABASE "{self._db}"'}, data=None)
+
+    def write(self, lines: list[str]) -> None:
+        body = "\n".join(lines).encode("utf-8")
+        self._post("/write", params={"db": self._db, "precision": "ns"}, data=body)
+
+    def _post(self, path: str, params: dict[str, str], data: bytes | None) -> None:
+        try:
+            response = self._session.post(
+                self._url + path, params=params, data=data, timeout=self._timeout_s
+            )
+        except requests.RequestException as err:
+            raise InfluxWriteError(f"InfluxDB is not reachable: {err}", retryable=True) from None
+        if response.status_code >= 300:
+            raise InfluxWriteError(
+                f"InfluxDB answered {response.status_code}: {response.text.strip()[:500]}",
+                retryable=response.status_code not in REFUSED_POINTS_STATUS,
+                status=response.status_code,
+            )
+
+    def close(self) -> None:
+        self._session.close()
+
+
+class InfluxV2Writer:
+    """InfluxDB 2.x/3.x through influxdb-client's synchronous write API (token, org, bucket)."""
+
+    def __init__(self, target: InfluxTarget, timeout_s: float = 30.0) -> None:
+        self._target = target
+        # retries=False: the bridge owns retrying, so that it can hold its acks meanwhile.
+        self._client = InfluxDBClient(
+            url=target.url,
+            token=target.token,
+            org=target.org,
+            timeout=int(timeout_s * 1000),
+            retries=False,
+        )
+        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+
+    def write(self, lines: list[str]) -> None:
+        try:
+            self._write_api.write(
+                bucket=self._target.bucket,
+                org=self._target.org,
+                record=lines,
+                write_precision=WritePrecision.NS,
+            )
+        except ApiException as err:
+            status = int(err.status or 0)
+            raise InfluxWriteError(
+                f"InfluxDB answered {status}: {(err.body or err.reason or '')!s:.500}",
+                retryable=status not in REFUSED_POINTS_STATUS,
+                status=status,
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise InfluxWriteError(f"InfluxDB is not reachable: {err}", retryable=True) from None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def open_writer(target: InfluxTarget, version: ApiVersion) -> InfluxWriter:
+    """The writer for this server version; 1.x databases are created when missing."""
+    if version == "1":
+        writer = InfluxV1Writer(target)
+        writer.ensure_database()
+        return writer
+    return InfluxV2Writer(target)
