@@ -23,6 +23,13 @@ ConfigOption = Annotated[
 MqttOption = Annotated[
     str | None, typer.Option("--mqtt-url", help="broker URL [env KILOWATCH_MQTT_URL]")
 ]
+
+
+@app.callback()
+def _group() -> None:
+    """kilowatch: electricity use and cost of industrial plants, meter by meter."""
+
+
 LogOption = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR")]
 
 

@@ -1,4 +1,7 @@
-"""The plant file: plants, their timezone and tariff, lines and meters (see config/kilowatch.example.yaml)."""
+"""The plant file: plants with timezone and tariff, lines and meters.
+
+See config/kilowatch.example.yaml.
+"""
 
 from __future__ import annotations
 
@@ -59,7 +62,9 @@ class PlantConfig(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA timezone such as America/Mexico_City") from None
+            raise ValueError(
+                f"{value!r} is not an IANA timezone such as America/Mexico_City"
+            ) from None
         return value
 
     @model_validator(mode="after")
@@ -68,7 +73,9 @@ class PlantConfig(_Strict):
         seen: set[str] = set()
         for meter in self.meters:
             if meter.line not in lines:
-                raise ValueError(f"meter {meter.id!r} is on line {meter.line!r}, which is not in lines")
+                raise ValueError(
+                    f"meter {meter.id!r} is on line {meter.line!r}, which is not in lines"
+                )
             if meter.id in seen:
                 raise ValueError(f"meter {meter.id!r} is declared twice")
             seen.add(meter.id)
@@ -109,7 +116,9 @@ def load_config(path: str | Path) -> KilowatchConfig:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"plant file {path} does not exist; pass --config or set KILOWATCH_CONFIG") from None
+        raise ConfigError(
+            f"plant file {path} does not exist; pass --config or set KILOWATCH_CONFIG"
+        ) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"plant file {path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):
@@ -120,7 +129,9 @@ def load_config(path: str | Path) -> KilowatchConfig:
     try:
         return KilowatchConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(f"plant file {path} is invalid:\n{format_validation_error(err)}") from None
+        raise ConfigError(
+            f"plant file {path} is invalid:\n{format_validation_error(err)}"
+        ) from None
 
 
 def format_validation_error(err: ValidationError) -> str:

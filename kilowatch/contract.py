@@ -140,7 +140,7 @@ def parse_ts(value: Any) -> int:
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0 or value > 32503680000:
             raise _Invalid("invalid_ts", f"ts {value!r} is not a plausible Unix time in seconds")
-        return int(round(value))
+        return round(value)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
@@ -148,8 +148,10 @@ def parse_ts(value: Any) -> int:
             raise _Invalid("invalid_ts", f"ts {value[:64]!r} is not RFC 3339") from None
         if parsed.tzinfo is None:
             raise _Invalid("invalid_ts", f"ts {value[:64]!r} has no UTC offset; add Z or +hh:mm")
-        return int(round(parsed.timestamp()))
-    raise _Invalid("invalid_ts", f"ts must be RFC 3339 text or Unix seconds, not {type(value).__name__}")
+        return round(parsed.timestamp())
+    raise _Invalid(
+        "invalid_ts", f"ts must be RFC 3339 text or Unix seconds, not {type(value).__name__}"
+    )
 
 
 def _number(obj: dict[str, Any], name: str, *, minimum: float | None = None) -> float | None:
@@ -183,7 +185,9 @@ def parse_reading(obj: Any, plant: str, meter: str, now: float) -> Reading:
         raise _Invalid("missing_ts", "reading has no ts")
     ts = parse_ts(obj["ts"])
     if ts > now + MAX_FUTURE_S:
-        raise _Invalid("future_ts", f"ts is {ts - now:.0f} s in the future (limit {MAX_FUTURE_S} s)")
+        raise _Invalid(
+            "future_ts", f"ts is {ts - now:.0f} s in the future (limit {MAX_FUTURE_S} s)"
+        )
     if "energy_kwh" not in obj:
         raise _Invalid("missing_energy", "reading has no energy_kwh")
     energy = obj["energy_kwh"]
@@ -199,7 +203,9 @@ def parse_reading(obj: Any, plant: str, meter: str, now: float) -> Reading:
         or interval != int(interval)
         or not 1 <= interval <= 86400
     ):
-        raise _Invalid("invalid_interval", f"interval_s must be whole seconds 1..86400, got {interval!r}")
+        raise _Invalid(
+            "invalid_interval", f"interval_s must be whole seconds 1..86400, got {interval!r}"
+        )
     seq = obj.get("seq")
     if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
         raise _Invalid("invalid_field", f"seq must be a whole number >= 0, got {seq!r}"[:200])
@@ -224,9 +230,7 @@ def parse_reading(obj: Any, plant: str, meter: str, now: float) -> Reading:
     )
 
 
-def parse_message(
-    topic: str, payload: bytes, now: float, prefix: str = DEFAULT_PREFIX
-) -> Parsed:
+def parse_message(topic: str, payload: bytes, now: float, prefix: str = DEFAULT_PREFIX) -> Parsed:
     """Turn one MQTT message into readings and rejections; never raises on bad input.
 
     In an array each reading stands alone: one bad reading is set aside, the others are kept.
@@ -244,7 +248,9 @@ def parse_message(
         return result
 
     if len(payload) > MAX_PAYLOAD_BYTES:
-        return reject("payload_too_large", f"payload is {len(payload)} bytes (limit {MAX_PAYLOAD_BYTES})")
+        return reject(
+            "payload_too_large", f"payload is {len(payload)} bytes (limit {MAX_PAYLOAD_BYTES})"
+        )
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError as err:
@@ -268,7 +274,9 @@ def parse_message(
             )
         items = doc
     else:
-        return reject("not_object", f"payload must be an object or an array, got {type(doc).__name__}")
+        return reject(
+            "not_object", f"payload must be an object or an array, got {type(doc).__name__}"
+        )
 
     for obj in items:
         try:

@@ -7,4 +7,9 @@ from kilowatch.influx.writer import InfluxWriteError
 from kilowatch.settings import SettingsError
 from kilowatch.tariff import TariffError
 
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, SettingsError, TariffError, InfluxWriteError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    SettingsError,
+    TariffError,
+    InfluxWriteError,
+)

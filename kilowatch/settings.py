@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,12 +15,12 @@ class SettingsError(Exception):
 
 
 class KilowatchSettings(BaseSettings):
-    """Base for each process's settings: `KILOWATCH_*` env vars, overridden by command-line flags."""
+    """Base of each process's settings: `KILOWATCH_*` env vars, overridden by flags."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     @classmethod
-    def load(cls, **flags: Any):  # noqa: ANN206 - returns the subclass
+    def load(cls, **flags: Any) -> Self:
         """Settings from the environment, with the flags that were given (not None) on top."""
         given = {name: value for name, value in flags.items() if value is not None}
         try:

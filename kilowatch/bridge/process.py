@@ -87,7 +87,7 @@ class ReadingProcessor:
     def _enrichable(
         self, readings: list[Reading], payload: bytes
     ) -> tuple[list[Reading], list[Rejection]]:
-        """Readings of known plants (and meters, when the plant file insists); the rest set aside."""
+        """Readings of known plants (and declared meters, if required); the rest set aside."""
         first = readings[0]  # a message carries one plant and one meter (from its topic)
         plant = self._config.plant_by_id.get(first.plant)
         if plant is None:
@@ -137,7 +137,10 @@ class ReadingProcessor:
                     f"plant={plant_id},tariff={tariff_tag} "
                 )
                 series[key] = head
-            fields = f"energy_kwh={r.energy_kwh!r},cost={cost!r},rate={rate!r},interval_s={r.interval_s}i"
+            fields = (
+                f"energy_kwh={r.energy_kwh!r},cost={cost!r},rate={rate!r},"
+                f"interval_s={r.interval_s}i"
+            )
             out.lines[index].append(f"{head}{fields}{_optional_fields(r)} {r.ts * NS_PER_S}")
             if newest is None or r.ts > newest:
                 newest = r.ts
@@ -145,7 +148,7 @@ class ReadingProcessor:
         out.newest_ts = newest
 
     def rejection_lines(self, rejections: Sequence[Rejection], received_at: float) -> list[str]:
-        """Points for measurement `rejected`, each at a unique nanosecond so none overwrites another."""
+        """Points for `rejected`, each at its own nanosecond so that none overwrites another."""
         base_ns = int(received_at * NS_PER_S)
         lines = []
         for rejection in rejections:
@@ -155,7 +158,11 @@ class ReadingProcessor:
             lines.append(
                 format_point(
                     REJECTED,
-                    {"plant": rejection.plant, "meter": rejection.meter, "reason": rejection.reason},
+                    {
+                        "plant": rejection.plant,
+                        "meter": rejection.meter,
+                        "reason": rejection.reason,
+                    },
                     {"count": 1, "detail": rejection.detail, "payload": payload},
                     base_ns + next(self._unique) % 1_000_000,
                 )

@@ -74,7 +74,9 @@ class Bridge:
             return
         self._connection += 1
         client.subscribe(self._settings.subscription, qos=1)
-        logger.info("connected to %s, subscribed to %s", self._settings.mqtt, self._settings.subscription)
+        logger.info(
+            "connected to %s, subscribed to %s", self._settings.mqtt, self._settings.subscription
+        )
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
         if not self._stopping.is_set():
@@ -168,7 +170,7 @@ class Bridge:
         )
 
     def _write_batch(self, batch: list[Delivery], prepared: Prepared) -> int | None:
-        """Store every message's lines; how many readings InfluxDB refused, None if stopped first."""
+        """Store every message's lines; the readings InfluxDB refused, None if stopped first."""
         lines = [line for per_message in prepared.lines for line in per_message]
         try:
             return 0 if self._write_until_stored(lines) else None
@@ -196,7 +198,9 @@ class Bridge:
         try:
             return self._write_until_stored(lines)
         except InfluxWriteError as err:
-            logger.error("InfluxDB refused even the rejection record, dropping the message: %s", err)
+            logger.error(
+                "InfluxDB refused even the rejection record, dropping the message: %s", err
+            )
             return True
 
     def _write_until_stored(self, lines: list[str]) -> bool:

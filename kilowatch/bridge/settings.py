@@ -1,4 +1,4 @@
-"""The bridge's settings: one typed object from `KILOWATCH_*` env vars and flags, checked at start."""
+"""The bridge's settings: one typed object from `KILOWATCH_*` env vars and flags."""
 
 from __future__ import annotations
 
@@ -16,9 +16,13 @@ class BridgeSettings(KilowatchSettings):
     """Every setting of `kilowatch bridge`; the env var is KILOWATCH_ + the name in capitals."""
 
     config: Path = Field(Path("config/kilowatch.example.yaml"), description="plant file (YAML)")
-    mqtt_url: str = Field(DEFAULT_MQTT_URL, description="broker, mqtt://user:pass@host:port or mqtts://")
+    mqtt_url: str = Field(
+        DEFAULT_MQTT_URL, description="broker, mqtt://user:pass@host:port or mqtts://"
+    )
     mqtt_ca_file: Path | None = Field(None, description="CA certificate for mqtts://")
-    mqtt_client_id: str = Field("kilowatch-bridge", description="fixed id: the broker keeps its session")
+    mqtt_client_id: str = Field(
+        "kilowatch-bridge", description="fixed id: the broker keeps its session"
+    )
     mqtt_share_group: str = Field("", description="subscribe via $share/GROUP/... to split load")
     topic_prefix: str = Field(DEFAULT_PREFIX, description="first topic level")
     influx_url: str = Field(DEFAULT_INFLUX_URL, description="InfluxDB base URL")

@@ -39,8 +39,6 @@ def format_point(
     time_ns: int,
 ) -> str:
     """One line of line protocol; empty tag values are left out (InfluxDB refuses them)."""
-    tag_text = "".join(
-        f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v
-    )
+    tag_text = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v)
     field_text = ",".join(f"{escape_tag(k)}={format_field(v)}" for k, v in fields.items())
     return f"{measurement.translate(_MEASUREMENT_ESCAPES)}{tag_text} {field_text} {time_ns}"

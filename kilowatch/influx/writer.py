@@ -51,11 +51,13 @@ class InfluxTarget:
 
 
 def detect_version(url: str, timeout_s: float = 5.0) -> ApiVersion:
-    """Ask `/ping` which InfluxDB this is: '1' for 1.x, '2' for 2.x and 3.x (both take /api/v2/write)."""
+    """Ask `/ping` which API to use: '1' for 1.x, '2' for 2.x and 3.x (both take /api/v2/write)."""
     try:
         response = requests.get(f"{url.rstrip('/')}/ping", timeout=timeout_s)
     except requests.RequestException as err:
-        raise InfluxWriteError(f"InfluxDB at {url} is not reachable: {err}", retryable=True) from None
+        raise InfluxWriteError(
+            f"InfluxDB at {url} is not reachable: {err}", retryable=True
+        ) from None
     header = response.headers.get("X-Influxdb-Version", "")
     match = re.search(r"(\d+)\.", header)
     if response.status_code not in (200, 204) or not match:
