@@ -1,0 +1,1 @@
+"""Tests of the Mosquitto configuration kilowatch ships (provisioning/mosquitto/)."""
