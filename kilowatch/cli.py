@@ -18,10 +18,10 @@ app = typer.Typer(
 )
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="plant file [env KILOWATCH_CONFIG]")
+    Path | None, typer.Option("--config", "-c", help="plant file (env KILOWATCH_CONFIG)")
 ]
 MqttOption = Annotated[
-    str | None, typer.Option("--mqtt-url", help="broker URL [env KILOWATCH_MQTT_URL]")
+    str | None, typer.Option("--mqtt-url", help="broker URL (env KILOWATCH_MQTT_URL)")
 ]
 
 
@@ -58,23 +58,23 @@ def bridge(
     config: ConfigOption = None,
     mqtt_url: MqttOption = None,
     influx_url: Annotated[
-        str | None, typer.Option(help="InfluxDB URL [env KILOWATCH_INFLUX_URL]")
+        str | None, typer.Option(help="InfluxDB URL (env KILOWATCH_INFLUX_URL)")
     ] = None,
     influx_bucket: Annotated[
-        str | None, typer.Option(help="bucket or 1.x database [env KILOWATCH_INFLUX_BUCKET]")
+        str | None, typer.Option(help="bucket or 1.x database (env KILOWATCH_INFLUX_BUCKET)")
     ] = None,
     influx_org: Annotated[
-        str | None, typer.Option(help="organisation (2.x) [env KILOWATCH_INFLUX_ORG]")
+        str | None, typer.Option(help="organisation (2.x) (env KILOWATCH_INFLUX_ORG)")
     ] = None,
     influx_version: Annotated[
-        str | None, typer.Option(help="auto, 1 or 2 [env KILOWATCH_INFLUX_VERSION]")
+        str | None, typer.Option(help="auto, 1 or 2 (env KILOWATCH_INFLUX_VERSION)")
     ] = None,
     client_id: Annotated[
-        str | None, typer.Option(help="MQTT client id [env KILOWATCH_MQTT_CLIENT_ID]")
+        str | None, typer.Option(help="MQTT client id (env KILOWATCH_MQTT_CLIENT_ID)")
     ] = None,
     share_group: Annotated[
         str | None,
-        typer.Option(help="shared subscription group [env KILOWATCH_MQTT_SHARE_GROUP]"),
+        typer.Option(help="shared subscription group (env KILOWATCH_MQTT_SHARE_GROUP)"),
     ] = None,
     log_level: LogOption = "INFO",
 ) -> None:
@@ -93,6 +93,65 @@ def bridge(
         "mqtt_share_group": share_group,
     }
     _run(lambda: run_bridge(BridgeSettings.load(**flags)))
+
+
+@app.command()
+def simulate(
+    config: ConfigOption = None,
+    mqtt_url: MqttOption = None,
+    plants: Annotated[
+        int | None, typer.Option(help="synthetic fleet without --config: plants")
+    ] = None,
+    meters: Annotated[
+        int | None, typer.Option(help="synthetic fleet without --config: meters per plant")
+    ] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="synthetic fleet: the plants' IANA timezone")
+    ] = None,
+    holidays: Annotated[
+        str | None, typer.Option(help="holiday country (ISO code), 'auto' or 'none'")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="same seed, same readings")] = None,
+    interval: Annotated[int | None, typer.Option(help="seconds per reading (300)")] = None,
+    backfill: Annotated[
+        str | None, typer.Option(help="history to publish first: 30d, 12h, 90m")
+    ] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="replay the backfill this many times faster")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option(help="stop after this many readings per meter")
+    ] = None,
+    duration: Annotated[str | None, typer.Option(help="stop after running this long")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="readings per message when backfilling")
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="MQTT client id (env KILOWATCH_MQTT_CLIENT_ID)")
+    ] = None,
+    log_level: LogOption = "INFO",
+) -> None:
+    """Publish realistic meter readings (shifts, machine cycles, 3-phase V/I) over MQTT."""
+    from kilowatch.simulator import SimulatorSettings, run_simulator
+
+    _setup_logging(log_level)
+    flags: dict[str, Any] = {
+        "config": config,
+        "mqtt_url": mqtt_url,
+        "plants": plants,
+        "meters": meters,
+        "timezone": timezone,
+        "holidays_country": holidays,
+        "seed": seed,
+        "interval_s": interval,
+        "backfill": backfill,
+        "speed": speed,
+        "count": count,
+        "duration": duration,
+        "batch_size": batch_size,
+        "mqtt_client_id": client_id,
+    }
+    _run(lambda: run_simulator(SimulatorSettings.load(**flags)))
 
 
 def main() -> None:

@@ -11,8 +11,9 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 import orjson
 
 DEFAULT_PREFIX = "kilowatch"
@@ -21,6 +22,7 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_READINGS_PER_MESSAGE = 1000
 MAX_FUTURE_S = 600
 MAX_PHASES = 3
+MAX_UNIX_S = 32_503_680_000  # year 3000: larger numbers are milliseconds or garbage
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 RejectReason = Literal[
@@ -43,9 +45,12 @@ RejectReason = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One validated meter reading: energy imported during the interval ending at `ts`."""
+class Reading(msgspec.Struct, frozen=True, gc=False):
+    """One validated meter reading: energy imported during the interval ending at `ts`.
+
+    A msgspec Struct rather than a dataclass: the bridge makes 100,000s per second, and a
+    frozen dataclass costs several times more to construct.
+    """
 
     plant: str
     meter: str
@@ -138,7 +143,7 @@ def parse_ts(value: Any) -> int:
     if isinstance(value, bool):
         raise _Invalid("invalid_ts", "ts must be RFC 3339 text or Unix seconds, not a boolean")
     if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0 or value > 32503680000:
+        if not math.isfinite(value) or value < 0 or value > MAX_UNIX_S:
             raise _Invalid("invalid_ts", f"ts {value!r} is not a plausible Unix time in seconds")
         return round(value)
     if isinstance(value, str):
@@ -207,7 +212,9 @@ def parse_reading(obj: Any, plant: str, meter: str, now: float) -> Reading:
             "invalid_interval", f"interval_s must be whole seconds 1..86400, got {interval!r}"
         )
     seq = obj.get("seq")
-    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
+    if seq is not None and (
+        isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63
+    ):
         raise _Invalid("invalid_field", f"seq must be a whole number >= 0, got {seq!r}"[:200])
     pf = obj.get("power_factor")
     if pf is not None and (
@@ -251,6 +258,10 @@ def parse_message(topic: str, payload: bytes, now: float, prefix: str = DEFAULT_
         return reject(
             "payload_too_large", f"payload is {len(payload)} bytes (limit {MAX_PAYLOAD_BYTES})"
         )
+    fast = _parse_valid(payload, plant, meter, now)
+    if fast is not None:
+        result.readings = fast
+        return result
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError as err:
@@ -285,6 +296,63 @@ def parse_message(topic: str, payload: bytes, now: float, prefix: str = DEFAULT_
             raw = payload if len(items) == 1 else orjson.dumps(obj)
             reject(bad.reason, bad.detail, raw)
     return result
+
+
+# The fast path: msgspec decodes and checks a payload in one pass, ~10x faster than the checks
+# above. It only ever says "all valid" (and returns the readings) or "look closer"; every reason
+# for a rejection comes from the slow path, so both paths cannot disagree on what is accepted.
+_Bounded = Annotated[float, msgspec.Meta(ge=-1e15, le=1e15)]  # bounds also exclude inf
+_Phases = Annotated[list[_Bounded], msgspec.Meta(min_length=1, max_length=MAX_PHASES)]
+
+
+class _WireReading(msgspec.Struct):
+    ts: Annotated[datetime, msgspec.Meta(tz=True)] | int | float
+    energy_kwh: Annotated[float, msgspec.Meta(ge=0, le=1e15)]
+    interval_s: Annotated[int, msgspec.Meta(ge=1, le=86400)] = DEFAULT_INTERVAL_S
+    seq: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
+    energy_total_kwh: Annotated[float, msgspec.Meta(ge=0, le=1e15)] | None = None
+    power_kw: _Bounded | None = None
+    reactive_kvarh: _Bounded | None = None
+    power_factor: Annotated[float, msgspec.Meta(ge=-1, le=1)] | None = None
+    voltage_v: _Phases | None = None
+    current_a: _Phases | None = None
+
+
+_DECODER = msgspec.json.Decoder(_WireReading | list[_WireReading])
+
+
+def _parse_valid(payload: bytes, plant: str, meter: str, now: float) -> list[Reading] | None:
+    """The readings of a payload in which everything is valid; None when anything is not."""
+    try:
+        doc = _DECODER.decode(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    items = doc if isinstance(doc, list) else [doc]
+    if not items or len(items) > MAX_READINGS_PER_MESSAGE:
+        return None
+    latest = now + MAX_FUTURE_S
+    readings = []
+    for w in items:
+        ts = round(w.ts.timestamp()) if isinstance(w.ts, datetime) else round(w.ts)
+        if not 0 <= ts <= min(latest, MAX_UNIX_S):
+            return None
+        readings.append(
+            Reading(
+                plant,
+                meter,
+                ts,
+                w.energy_kwh,
+                w.interval_s,
+                w.seq,
+                w.energy_total_kwh,
+                w.power_kw,
+                w.reactive_kvarh,
+                w.power_factor,
+                tuple(w.voltage_v) if w.voltage_v else (),
+                tuple(w.current_a) if w.current_a else (),
+            )
+        )
+    return readings
 
 
 def encode_readings(readings: list[Reading]) -> bytes:

@@ -175,3 +175,50 @@ def test_arbitrary_bytes_never_raise(payload: bytes) -> None:
 def test_valid_ids_round_trip_through_the_topic(plant: str, meter: str) -> None:
     where = parse_topic(readings_topic(plant, meter))
     assert (where.plant, where.meter) == (plant, meter)
+
+
+json_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["2026-11-29T10:00:00Z", "2026-11-29T10:00:00", "2026-11-29 10:00:00+01:00"]),
+    st.lists(st.floats(min_value=-1e16, max_value=1e16), max_size=4),
+    st.text(max_size=5),
+)
+FIELDS = [
+    "ts",
+    "energy_kwh",
+    "interval_s",
+    "seq",
+    "energy_total_kwh",
+    "power_kw",
+    "reactive_kvarh",
+    "power_factor",
+    "voltage_v",
+    "current_a",
+]
+near_valid = st.fixed_dictionaries(
+    {
+        "ts": st.integers(min_value=0, max_value=int(NOW)) | json_values,
+        "energy_kwh": st.floats(min_value=0, max_value=1e6) | json_values,
+    },
+    optional={name: json_values for name in FIELDS[2:]},
+)
+
+
+@given(st.lists(near_valid, min_size=1, max_size=5))
+def test_fast_path_accepts_exactly_what_the_checks_accept(objects: list[dict]) -> None:
+    """The msgspec fast path never accepts what the field-by-field checks would reject."""
+    from kilowatch.contract import _Invalid, _parse_valid, parse_reading
+
+    payload = json.dumps(objects).encode()
+    fast = _parse_valid(payload, "mty", "press-01", NOW)
+    try:
+        slow = [parse_reading(obj, "mty", "press-01", NOW) for obj in json.loads(payload)]
+    except _Invalid:
+        slow = None
+    if fast is not None:
+        assert fast == slow
+    if slow is not None:
+        assert parse(payload).readings == slow

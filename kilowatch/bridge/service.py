@@ -8,6 +8,7 @@ broker redelivers, and rewriting a reading stores it once (same series, same tim
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -25,6 +26,8 @@ from kilowatch.contract import Rejection
 from kilowatch.influx.writer import InfluxWriteError, InfluxWriter
 
 logger = logging.getLogger(__name__)
+
+ACK_IDLE_S = 0.01  # with no message arriving to carry them, stored messages wait this long for acks
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,12 @@ class Bridge:
         self._writer = writer
         self._clock = clock
         self._pending: queue.Queue[Delivery] = queue.Queue(maxsize=settings.max_pending_messages)
+        # At most one costed batch waits while another is written: memory stays bounded.
+        self._prepared: queue.Queue[tuple[list[Delivery], Prepared, float] | None] = queue.Queue(
+            maxsize=1
+        )
+        self._acks: collections.deque[Delivery] = collections.deque()  # stored, not yet acked
+        self._ack_lock = threading.Lock()
         self._stopping = threading.Event()
         self._connection = 0  # bumped on every (re)connect: old message ids mean nothing after
         self.health = BridgeHealth(settings.mqtt_client_id)
@@ -82,42 +91,82 @@ class Bridge:
         if not self._stopping.is_set():
             logger.warning("lost the broker (%s); reconnecting", reason_code)
 
+    def _flush_acks(self, *, wait: bool) -> None:
+        """Send the PUBACKs of stored messages, in order, on the connection they came on.
+
+        Called from the network thread on every message (cheap, and no cross-thread wake-up
+        per PUBACK) and from the store thread when it is idle, so the last acks always go out.
+        """
+        if not self._ack_lock.acquire(blocking=wait):
+            return
+        try:
+            while self._acks:
+                delivery = self._acks.popleft()
+                if delivery.connection == self._connection:
+                    self._client.ack(delivery.mid, delivery.qos)
+        finally:
+            self._ack_lock.release()
+
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
         delivery = Delivery(
             Message(msg.topic, msg.payload, self._clock()), msg.mid, msg.qos, self._connection
         )
         self.health.received()
+        if self._acks:
+            self._flush_acks(wait=False)
         # Blocks when full: paho then stops reading the socket and the broker holds the rest.
         self._pending.put(delivery)
 
     # Writer thread
 
     def run(self) -> None:
-        """Connect and process until stop() is called."""
+        """Connect and process until stop() is called.
+
+        Two stages overlap: this thread costs batch n+1 while the store thread writes batch n,
+        so the broker keeps sending (batches are smaller than its in-flight window).
+        """
         target = self._settings.mqtt
         self._client.connect_async(target.host, target.port, keepalive=30)
         self._client.loop_start()
-        next_health = next_log = self._clock()
-        minute = Window()
+        store = threading.Thread(target=self._store_loop, name="bridge-store", daemon=True)
+        store.start()
         try:
             while not self._stopping.is_set():
                 batch = self._collect()
                 if batch:
-                    self._store(batch)
-                now = self._clock()
-                if now >= next_health:
-                    minute.add(self._report_health(now))
-                    next_health = now + self._settings.health_interval_s
-                if now >= next_log:
-                    logger.info(
-                        self.health.summary(minute, self._settings.log_interval_s, self.queue_depth)
-                    )
-                    minute = Window()
-                    next_log = now + self._settings.log_interval_s
+                    prepared = self._processor.prepare([d.message for d in batch], self._clock())
+                    self._prepared.put((batch, prepared, time.monotonic()))
         finally:
+            self._prepared.put(None)
+            store.join()
             self._client.disconnect()
             self._client.loop_stop()
             self._writer.close()
+
+    def _store_loop(self) -> None:
+        """Write, acknowledge and report health until run() sends None."""
+        next_health = next_log = self._clock()
+        minute = Window()
+        while True:
+            try:
+                item = self._prepared.get(timeout=ACK_IDLE_S)
+            except queue.Empty:
+                item = ()
+                self._flush_acks(wait=True)
+            if item is None:
+                return
+            if item:
+                self._store(*item)
+            now = self._clock()
+            if now >= next_health:
+                minute.add(self._report_health(now))
+                next_health = now + self._settings.health_interval_s
+            if now >= next_log:
+                logger.info(
+                    self.health.summary(minute, self._settings.log_interval_s, self.queue_depth)
+                )
+                minute = Window()
+                next_log = now + self._settings.log_interval_s
 
     def stop(self) -> None:
         """Finish the batch in hand, then disconnect; what is not stored stays with the broker."""
@@ -151,15 +200,11 @@ class Bridge:
             size += len(item.message.payload)
         return batch
 
-    def _store(self, batch: list[Delivery]) -> None:
-        started = time.monotonic()
-        prepared = self._processor.prepare([d.message for d in batch], self._clock())
+    def _store(self, batch: list[Delivery], prepared: Prepared, started: float) -> None:
         refused = self._write_batch(batch, prepared)
         if refused is None:
             return  # stopped while InfluxDB was down: nothing acknowledged, the broker redelivers
-        for delivery in batch:
-            if delivery.connection == self._connection:
-                self._client.ack(delivery.mid, delivery.qos)
+        self._acks.extend(batch)  # sent by the network thread, or by _store_loop when idle
         now = self._clock()
         self.health.stored(
             readings=prepared.readings - refused,

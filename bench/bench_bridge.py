@@ -1,0 +1,221 @@
+"""Bridge throughput, broker → cost → InfluxDB, against two baselines on the same broker.
+
+    python bench/bench_bridge.py [--messages 20000] [--naive-messages 3000]
+
+Every run queues messages for a persistent session while its consumer is away (published by
+`mosquitto_pub -l`), then starts the consumer and times the drain:
+- bare subscriber: a paho client in its own process that only counts messages (the ceiling
+  for Python);
+- naive bridge: one paho message → parse → cost → one synchronous HTTP write (the tutorial
+  design);
+- kilowatch bridge: the real `kilowatch bridge` process, timed from its connection to the
+  moment InfluxDB holds every reading;
+for single-reading messages and for arrays of 100 readings. Real Mosquitto and InfluxDB 1.x,
+started on free loopback ports. The machine is shared: read the ratios, not the absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+
+from tests.services import (  # noqa: E402
+    BackgroundProcess,
+    InfluxDB1,
+    Mosquitto,
+    kilowatch_argv,
+    publish_lines,
+)
+
+TOPIC = "kilowatch/sea/assembly-01/readings"
+PLANT_FILE = ROOT / "config" / "kilowatch.example.yaml"
+START_TS = 1_700_000_000  # 2023-11-14: every reading in the past
+
+BARE_SUBSCRIBER = textwrap.dedent(
+    """
+    import sys, time
+    import paho.mqtt.client as mqtt
+    host, port, client_id, expected = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    seen = 0
+    first = None
+    def on_message(client, userdata, msg):
+        global seen, first
+        if first is None:
+            first = time.perf_counter()
+        seen += 1
+        if seen == expected:
+            print(f"done {expected / (time.perf_counter() - first):.1f}", flush=True)
+            client.disconnect()
+    def on_connect(client, userdata, flags, rc, props):
+        client.subscribe("kilowatch/+/+/readings", qos=1)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    c.max_inflight_messages_set(1000)
+    c.on_message, c.on_connect = on_message, on_connect
+    c.connect(host, port)
+    c.loop_forever()
+    """
+)
+
+NAIVE_BRIDGE = textwrap.dedent(
+    """
+    import json, sys, time
+    import paho.mqtt.client as mqtt
+    import requests
+    from kilowatch.tariff import PlantTariff, load_tariff
+    host, port, client_id, expected = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    influx, tariff_file = sys.argv[5], sys.argv[6]
+    tariff = PlantTariff(load_tariff(tariff_file), "America/Los_Angeles")
+    session = requests.Session()
+    seen = 0
+    first = None
+    def on_message(client, userdata, msg):
+        global seen, first
+        if first is None:
+            first = time.perf_counter()
+        plant, meter = msg.topic.split("/")[1:3]
+        for r in (lambda d: d if isinstance(d, list) else [d])(json.loads(msg.payload)):
+            c = tariff.cost(int(r["ts"]), int(r.get("interval_s", 300)), float(r["energy_kwh"]))
+            line = (f"naive,plant={plant},meter={meter} energy_kwh={r['energy_kwh']},"
+                    f"cost={c.cost} {int(r['ts'])}")
+            session.post(f"{influx}/write", params={"db": "naive", "precision": "s"}, data=line)
+            seen += 1
+        if seen >= expected:
+            print(f"done {expected / (time.perf_counter() - first):.1f}", flush=True)
+            client.disconnect()
+    def on_connect(client, userdata, flags, rc, props):
+        client.subscribe("kilowatch/+/+/readings", qos=1)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    c.on_message, c.on_connect = on_message, on_connect
+    c.connect(host, port)
+    c.loop_forever()
+    """
+)
+
+
+def payloads(readings: int, per_message: int) -> list[str]:
+    """Messages holding `readings` readings in all, `per_message` in each."""
+    out = []
+    for first in range(0, readings, per_message):
+        batch = [
+            {"ts": START_TS + i * 300, "energy_kwh": 1.0 + i % 13 / 10, "power_factor": 0.93}
+            for i in range(first, min(first + per_message, readings))
+        ]
+        out.append(orjson.dumps(batch[0] if per_message == 1 else batch).decode())
+    return out
+
+
+def queue_for(broker: Mosquitto, client_id: str, messages: list[str]) -> None:
+    """Create client_id's persistent session, leave, and queue the messages for it."""
+    argv = ["mosquitto_sub", *broker.client_args(), "-c", "-i", client_id, "-q", "1"]
+    BackgroundProcess([*argv, "-t", "kilowatch/+/+/readings", "-E"]).start().wait(30)
+    publish_lines(broker, TOPIC, messages, timeout_s=600)
+
+
+def run_script(script: str, broker: Mosquitto, client_id: str, expected: int, *extra: str) -> float:
+    """Run a baseline consumer; the readings per second it reports."""
+    process = BackgroundProcess(
+        [sys.executable, "-c", script, "127.0.0.1", str(broker.port), client_id, str(expected),
+         *extra]
+    ).start()
+    process.wait(600)
+    match = re.search(r"done ([0-9.]+)", process.log_tail())
+    if not match:
+        raise RuntimeError(f"baseline failed:\n{process.log_tail()}")
+    return float(match.group(1))
+
+
+def run_bridge(broker: Mosquitto, influx: InfluxDB1, client_id: str, expected: int) -> float:
+    """Run `kilowatch bridge` on the queued messages; readings stored per second."""
+    database = client_id.replace("-", "_")
+    influx.create_database(database)
+    env = {
+        "KILOWATCH_CONFIG": str(PLANT_FILE),
+        "KILOWATCH_MQTT_URL": broker.url,
+        "KILOWATCH_MQTT_CLIENT_ID": client_id,
+        "KILOWATCH_INFLUX_URL": influx.url,
+        "KILOWATCH_INFLUX_BUCKET": database,
+        "KILOWATCH_LOG_INTERVAL_S": "3600",
+        "KILOWATCH_HEALTH_INTERVAL_S": "0.2",
+    }
+    with BackgroundProcess(kilowatch_argv("bridge"), env=env) as bridge:
+        bridge.wait_for_log("subscribed to")
+        started = time.perf_counter()
+        while _stored(influx, database) < expected:
+            time.sleep(0.05)
+            if time.perf_counter() - started > 600:
+                raise RuntimeError(f"bridge did not store {expected} readings:\n{bridge.log_tail()}")
+        elapsed = time.perf_counter() - started
+        stored = influx.query('SELECT count("energy_kwh") FROM energy', db=database)[0]["count"]
+        if stored != expected:
+            raise RuntimeError(f"InfluxDB holds {stored} readings, expected {expected}")
+        return expected / elapsed
+
+
+def _stored(influx: InfluxDB1, database: str) -> int:
+    """Readings the bridge reports stored: its own health counter, far cheaper to ask than count()."""
+    rows = influx.query('SELECT sum("readings_written") FROM kilowatch_bridge', db=database)
+    return int(rows[0]["sum"]) if rows else 0
+
+
+def measure(
+    name: str, broker: Mosquitto, messages: list[str], readings: int, consume: Callable[..., float]
+) -> float:
+    client_id = f"bench-{name}-{os.getpid()}"
+    queue_for(broker, client_id, messages)
+    return consume(broker, client_id, readings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20_000, help="single-reading messages")
+    parser.add_argument("--array-readings", type=int, default=200_000, help="readings in arrays")
+    parser.add_argument("--naive-messages", type=int, default=3_000, help="for the naive bridge")
+    args = parser.parse_args()
+
+    tariff_file = str(ROOT / "config" / "tariffs" / "scl-large-general-seattle.yaml")
+    singles = payloads(args.messages, 1)
+    arrays = payloads(args.array_readings, 100)
+    with Mosquitto() as broker, InfluxDB1() as influx:
+        influx.create_database("naive")
+
+        def bare(b: Mosquitto, cid: str, n: int) -> float:
+            return run_script(BARE_SUBSCRIBER, b, cid, n)
+
+        def naive(b: Mosquitto, cid: str, n: int) -> float:
+            return run_script(NAIVE_BRIDGE, b, cid, n, influx.url, tariff_file)
+
+        def bridge(b: Mosquitto, cid: str, n: int) -> float:
+            return run_bridge(b, influx, cid, n)
+
+        rows = [
+            ("bare paho subscriber (counts only)", "1", measure("bare", broker, singles,
+                                                               args.messages, bare)),
+            ("naive bridge (1 sync write/message)", "1", measure(
+                "naive", broker, singles[: args.naive_messages], args.naive_messages, naive)),
+            ("kilowatch bridge", "1", measure("single", broker, singles, args.messages, bridge)),
+            ("kilowatch bridge", "100", measure("arrays", broker, arrays, args.array_readings,
+                                                bridge)),
+        ]
+    bare_rate, naive_rate = rows[0][2], rows[1][2]
+    print(f"\n{'consumer':40} {'readings/msg':>12} {'readings/s':>12} {'÷ bare':>8} {'÷ naive':>8}")
+    for name, per, rate in rows:
+        print(f"{name:40} {per:>12} {rate:>12,.0f} {rate / bare_rate:>8.2f} {rate / naive_rate:>8.1f}")
+    print(
+        "\ntargets: single-reading bridge ≥ 0.60 × bare; arrays ≥ 100,000 readings/s; "
+        "≥ 20 × naive"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Start-up of `kilowatch simulate`: build the fleet, connect, publish until a limit or a signal."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+from kilowatch.simulator.clock import Timeline
+from kilowatch.simulator.fleet import build_fleet
+from kilowatch.simulator.publisher import publish_fleet
+from kilowatch.simulator.settings import SimulatorSettings
+from kilowatch.simulator.sink import MqttSink
+
+logger = logging.getLogger(__name__)
+
+
+def run_simulator(settings: SimulatorSettings) -> int:
+    """Publish the fleet's readings; 0 when every message was acknowledged, 1 when some were not.
+
+    A bad plant file raises ConfigError before anything connects. SIGINT or SIGTERM stops it
+    cleanly (a second one stops waiting for the last PUBACKs).
+    """
+    fleet = build_fleet(settings)
+    wall = time.time()
+    timeline = Timeline(start=wall - settings.backfill, wall_start=wall, speed=settings.speed)
+    deadline = None if settings.duration is None else wall + settings.duration
+    logger.info(
+        "simulating %d meters (%d plants) every %d s, seed %d; backfill %d s at speed %g; "
+        "publishing to %s",
+        len(fleet),
+        len({meter.plant for meter in fleet}),
+        settings.interval_s,
+        settings.seed,
+        settings.backfill,
+        settings.speed,
+        settings.mqtt,
+    )
+    sink = MqttSink(
+        settings.mqtt,
+        settings.mqtt_client_id,
+        max_unacked=settings.max_unacked,
+        ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+    )
+    stop, abort = threading.Event(), threading.Event()
+    with _signals_set(stop, abort):
+        sink.start()
+        try:
+            published = publish_fleet(
+                fleet,
+                sink,
+                timeline,
+                interval_s=settings.interval_s,
+                batch_size=settings.batch_size,
+                topic_prefix=settings.topic_prefix,
+                stop=stop,
+                count=settings.count,
+                deadline=deadline,
+                log_interval_s=settings.log_interval_s,
+            )
+            missing = sink.flush(settings.flush_timeout_s, abort)
+        finally:
+            sink.close()
+    logger.info(
+        "stopped: %d readings per meter in %d messages, %d acknowledged",
+        published,
+        sink.published,
+        sink.acknowledged,
+    )
+    if missing:
+        logger.error(
+            "%d messages were not acknowledged by the broker within %g s: their readings may "
+            "not have arrived",
+            missing,
+            settings.flush_timeout_s,
+        )
+        return 1
+    return 0
+
+
+@contextlib.contextmanager
+def _signals_set(stop: threading.Event, abort: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set `stop`, a second one `abort`; the old handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be set from the main thread: count or duration ends the run
+        return
+
+    def handle(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            abort.set()
+        else:
+            logger.info("%s: stopping", signal.Signals(signum).name)
+            stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

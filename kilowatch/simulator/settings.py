@@ -1,0 +1,142 @@
+"""The simulator's settings: one typed object from `KILOWATCH_*` env vars and flags."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+
+from kilowatch.connections import DEFAULT_MQTT_URL, MqttTarget
+from kilowatch.contract import DEFAULT_PREFIX, ID_PATTERN, MAX_READINGS_PER_MESSAGE
+from kilowatch.settings import KilowatchSettings
+from kilowatch.simulator.model import EPOCH_TS
+
+_DURATION_UNITS_S = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile(r"(\d+)([dhms])")
+AUTO, NONE = "auto", "none"
+
+
+def parse_duration(value: str | int) -> int:
+    """Seconds in a duration: '30d', '12h', '90m', '45s', '1d12h', or a whole number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration must be text such as 30d, 12h, 90m or 45s, not a boolean")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative, got {value}")
+        return value
+    text = str(value).strip().lower()
+    if text.isdigit():
+        return int(text)
+    parts = _DURATION.findall(text)
+    if not text or "".join(number + unit for number, unit in parts) != text:
+        raise ValueError(
+            f"{value!r} is not a duration: use a whole number and a unit, d h m or s, "
+            "such as 30d, 12h, 90m, 45s or 1d12h"
+        )
+    return sum(int(number) * _DURATION_UNITS_S[unit] for number, unit in parts)
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+
+
+class SimulatorSettings(KilowatchSettings):
+    """Every setting of `kilowatch simulate`; the env var is KILOWATCH_ + the name in capitals."""
+
+    config: Path | None = Field(None, description="plant file; without one, a synthetic fleet")
+    plants: int = Field(2, ge=1, le=100, description="synthetic fleet: number of plants")
+    meters: int = Field(6, ge=1, le=1000, description="synthetic fleet: meters per plant")
+    timezone: str = Field("America/Mexico_City", description="synthetic fleet: plants' timezone")
+    holidays_country: str = Field(
+        AUTO, description="ISO 3166 code for public holidays; auto: from each plant's timezone"
+    )
+    seed: int = Field(0, description="same seed, same readings")
+    interval_s: int = Field(300, ge=1, le=86400, description="seconds per reading")
+    backfill: Duration = Field(0, description="history to publish first, e.g. 30d")
+    speed: float = Field(1.0, ge=1.0, le=1e6, description="replay history this many times faster")
+    count: int | None = Field(None, ge=1, description="stop after this many readings per meter")
+    duration: Duration | None = Field(None, gt=0, description="stop after running this long")
+    batch_size: int = Field(
+        500, ge=1, le=MAX_READINGS_PER_MESSAGE, description="readings per message when behind"
+    )
+    max_unacked: int = Field(16, ge=1, le=1000, description="messages awaiting PUBACK at most")
+    flush_timeout_s: float = Field(30.0, gt=0, description="at stop, wait this long for PUBACKs")
+    log_interval_s: float = Field(60.0, gt=0, description="progress log line period")
+    mqtt_url: str = Field(DEFAULT_MQTT_URL, description="broker, mqtt://user:pass@host:port")
+    mqtt_ca_file: Path | None = Field(None, description="CA certificate for mqtts://")
+    mqtt_client_id: str = Field("kilowatch-simulator", description="unique per simulator")
+    topic_prefix: str = Field(DEFAULT_PREFIX, description="first topic level")
+
+    @field_validator("config", "mqtt_ca_file")
+    @classmethod
+    def _file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and not value.is_file():
+            what = "plant file" if info.field_name == "config" else "CA certificate"
+            raise ValueError(f"{what} {value} does not exist")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA timezone such as America/Mexico_City"
+            ) from None
+        return value
+
+    @field_validator("holidays_country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        if value.lower() in (AUTO, NONE):
+            return value.lower()
+        if value.upper() not in holidays.list_supported_countries():
+            raise ValueError(
+                f"{value!r} is not a country the holidays package knows; use an ISO 3166 code "
+                "such as MX, US or DE, 'auto' (from the timezone) or 'none'"
+            )
+        return value.upper()
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        MqttTarget.from_url(value)
+        return value
+
+    @field_validator("mqtt_client_id", "topic_prefix")
+    @classmethod
+    def _plain_id(cls, value: str) -> str:
+        if not ID_PATTERN.match(value):
+            raise ValueError(f"{value!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
+        return value
+
+    @field_validator("backfill")
+    @classmethod
+    def _after_epoch(cls, value: int, info: ValidationInfo) -> int:
+        earliest = time.time() - EPOCH_TS - info.data.get("interval_s", 0)
+        if value > earliest:
+            raise ValueError(
+                "backfill reaches before 2020-01-01, where simulated registers start; "
+                f"use at most {int(earliest // 86400)}d"
+            )
+        return value
+
+    @field_validator("speed")
+    @classmethod
+    def _replays_history(cls, value: float, info: ValidationInfo) -> float:
+        if value > 1 and not info.data.get("backfill"):
+            raise ValueError(
+                "a speed above 1 replays history, so it needs a backfill (such as 1d): an "
+                "accelerated clock starting now would publish readings from the future, which "
+                "the bridge rejects"
+            )
+        return value
+
+    @property
+    def mqtt(self) -> MqttTarget:
+        return MqttTarget.from_url(self.mqtt_url)

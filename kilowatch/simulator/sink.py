@@ -1,0 +1,146 @@
+"""MQTT out: QoS 1 publishes, at most `max_unacked` awaiting their PUBACK at any time.
+
+The bound is what makes a backfill safe: the publisher waits for the broker instead of piling
+messages up in memory, and a message counts as delivered only once the broker acknowledged it.
+paho re-sends unacknowledged messages itself after a reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from kilowatch.connections import MqttTarget, mqtt_client
+
+logger = logging.getLogger(__name__)
+
+_WAIT_SLICE_S = 0.5  # how often a wait looks at the stop event
+
+
+class MqttSink:
+    """A connected paho client that publishes with QoS 1 and counts PUBACKs."""
+
+    def __init__(
+        self,
+        target: MqttTarget,
+        client_id: str,
+        *,
+        max_unacked: int,
+        ca_file: str | None = None,
+    ) -> None:
+        self._target = target
+        self._max_unacked = max_unacked
+        # No subscriptions, so no session worth keeping; paho still re-sends unacknowledged
+        # publishes on reconnect, and the bridge stores a duplicate once.
+        self._client = mqtt_client(
+            target, client_id, persistent=False, ca_file=ca_file, max_inflight=max_unacked
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+        self._acks = threading.Condition()
+        self._unacked: set[int] = set()
+        self._acked_early: set[int] = set()  # PUBACKs that beat publish() to recording the mid
+        self._closing = False
+        self.published = 0
+        self.acknowledged = 0
+
+    @property
+    def unacked(self) -> int:
+        """Messages published and not yet acknowledged."""
+        with self._acks:
+            return len(self._unacked)
+
+    def start(self) -> None:
+        """Connect in the background; paho keeps reconnecting while the broker is away."""
+        self._client.connect_async(self._target.host, self._target.port)
+        self._client.loop_start()
+
+    def wait_for_room(self, stop: threading.Event) -> bool:
+        """Block until another message may be published; False if `stop` was set first."""
+        with self._acks:
+            while len(self._unacked) >= self._max_unacked:
+                if stop.is_set():
+                    return False
+                self._acks.wait(_WAIT_SLICE_S)
+        return True
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish with QoS 1; the broker's PUBACK is counted when it arrives."""
+        info = self._client.publish(topic, payload, qos=1)
+        # Not holding our lock around publish(): paho calls on_publish with its own lock held.
+        with self._acks:
+            if info.mid in self._acked_early:
+                self._acked_early.discard(info.mid)
+                self.acknowledged += 1
+            else:
+                self._unacked.add(info.mid)
+            self.published += 1
+
+    def flush(self, timeout_s: float, abort: threading.Event) -> int:
+        """Wait up to timeout_s (or until `abort`) for outstanding PUBACKs; how many are missing."""
+        deadline = time.monotonic() + timeout_s
+        with self._acks:
+            while self._unacked and not abort.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._acks.wait(min(remaining, _WAIT_SLICE_S))
+            return len(self._unacked)
+
+    def close(self) -> None:
+        """Disconnect and stop paho's thread."""
+        self._closing = True
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    # paho's network thread
+
+    def _on_connect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            logger.error("broker %s refused the connection: %s", self._target, reason)
+        else:
+            logger.info("connected to %s", self._target)
+
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
+        logger.warning("cannot reach broker %s; retrying", self._target)
+
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if not self._closing:
+            logger.warning("disconnected from %s (%s); reconnecting", self._target, reason)
+
+    def _on_publish(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        mid: int,
+        _reason: ReasonCode,
+        _properties: Properties,
+    ) -> None:
+        with self._acks:
+            if mid in self._unacked:
+                self._unacked.discard(mid)
+                self.acknowledged += 1
+                self._acks.notify_all()
+            else:
+                self._acked_early.add(mid)
