@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kilowatch.agent.status import (
+    AGENTS_LEVEL,
+    AgentStatus,
+    agent_status_line,
+    parse_agent_status,
+)
 from kilowatch.config import UNASSIGNED_LINE, KilowatchConfig
 from kilowatch.contract import DEFAULT_PREFIX, Reading, Rejection, parse_message
 from kilowatch.influx.lineprotocol import NS_PER_S, escape_tag, format_point
@@ -59,6 +65,7 @@ class ReadingProcessor:
             self._tariffs[plant.id] = PlantTariff(tariff, plant.zone)  # type: ignore[arg-type]
             self._tariff_tags[plant.id] = escape_tag(tariff.key)  # type: ignore[attr-defined]
         self._unique = itertools.count()
+        self._status_prefix = f"/{AGENTS_LEVEL}/"
 
     def tariff_of(self, plant: str) -> PlantTariff:
         return self._tariffs[plant]
@@ -68,6 +75,9 @@ class ReadingProcessor:
         out = Prepared(lines=[[] for _ in messages])
         accepted: dict[str, list[tuple[int, Reading]]] = defaultdict(list)
         for index, message in enumerate(messages):
+            if self._status_prefix in message.topic:
+                self._agent_status(message, out.lines[index], out)
+                continue
             parsed = parse_message(message.topic, message.payload, now, self._prefix)
             rejections = parsed.rejections
             readings = parsed.readings
@@ -83,6 +93,24 @@ class ReadingProcessor:
         for plant, items in accepted.items():
             self._cost_and_format(plant, items, out)
         return out
+
+    def _agent_status(self, message: Message, lines: list[str], out: Prepared) -> None:
+        """An edge agent's health report becomes an `agent_status` point (or a rejection)."""
+        status = parse_agent_status(message.topic, message.payload, self._prefix)
+        if isinstance(status, AgentStatus) and status.plant not in self._config.plant_by_id:
+            status = Rejection(
+                "unknown_plant",
+                f"agent {status.agent} reports for plant {status.plant!r}, not in the plant file",
+                status.plant,
+                "",
+                message.payload,
+            )
+        if isinstance(status, Rejection):
+            lines.extend(self.rejection_lines([status], message.received_at))
+            out.rejected += 1
+            out.rejections.append(status)
+        else:
+            lines.append(agent_status_line(status))
 
     def _enrichable(
         self, readings: list[Reading], payload: bytes

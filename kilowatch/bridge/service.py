@@ -82,10 +82,9 @@ class Bridge:
             logger.error("broker %s refused the connection: %s", self._settings.mqtt, reason_code)
             return
         self._connection += 1
-        client.subscribe(self._settings.subscription, qos=1)
-        logger.info(
-            "connected to %s, subscribed to %s", self._settings.mqtt, self._settings.subscription
-        )
+        topics = self._settings.subscriptions
+        client.subscribe([(topic, 1) for topic in topics])
+        logger.info("connected to %s, subscribed to %s", self._settings.mqtt, ", ".join(topics))
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
         if not self._stopping.is_set():

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from kilowatch.agent.status import status_subscription
 from kilowatch.connections import DEFAULT_INFLUX_URL, DEFAULT_MQTT_URL, MqttTarget
 from kilowatch.contract import DEFAULT_PREFIX, ID_PATTERN
 from kilowatch.settings import KilowatchSettings
@@ -83,6 +84,9 @@ class BridgeSettings(KilowatchSettings):
         return MqttTarget.from_url(self.mqtt_url)
 
     @property
-    def subscription(self) -> str:
-        topic = f"{self.topic_prefix}/+/+/readings"
-        return f"$share/{self.mqtt_share_group}/{topic}" if self.mqtt_share_group else topic
+    def subscriptions(self) -> list[str]:
+        """Every meter's readings and every agent's status, shared when a group is set."""
+        topics = [f"{self.topic_prefix}/+/+/readings", status_subscription(self.topic_prefix)]
+        if self.mqtt_share_group:
+            return [f"$share/{self.mqtt_share_group}/{topic}" for topic in topics]
+        return topics

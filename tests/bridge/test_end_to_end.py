@@ -266,3 +266,31 @@ def test_array_with_some_bad_readings_keeps_the_good_ones(
     rows = influxdb.query('SELECT "reason", payload FROM rejected', db=influx_db_name)
     assert sorted(r["reason"] for r in rows) == ["invalid_energy", "missing_energy"]
     assert '{"ts":1795178700,"energy_kwh":-1}' in {r["payload"] for r in rows}
+
+
+def test_agent_status_is_stored_for_dashboards(
+    mosquitto: Mosquitto, influxdb: InfluxDB1, influx_db_name: str, start_bridge: StartBridge
+) -> None:
+    start_bridge(mosquitto, influxdb, influx_db_name)
+    report = (
+        '{"ts": 1795168800, "backlog_readings": 288, "oldest_pending_ts": 1795082400,'
+        ' "inflight_readings": 0, "last_publish_ts": 1795082100, "poll_errors": 3, "meters": 4,'
+        ' "failing_meters": ["press-02"], "disk_used_bytes": 1048576, "storage_full": false,'
+        ' "uptime_s": 86400}'
+    )
+    publish_lines(mosquitto, "kilowatch/hmo/_agents/edge-7/status", [report])
+    publish_lines(mosquitto, "kilowatch/nowhere/_agents/edge-9/status", [report])
+    wait_for(
+        "agent reports",
+        lambda: len(influxdb.query("SELECT * FROM agent_status", db=influx_db_name)),
+        1,
+    )
+    wait_for("rejections", lambda: count_points(influxdb, influx_db_name, "rejected"), 1)
+    (row,) = influxdb.query("SELECT * FROM agent_status", db=influx_db_name)
+    assert (row["plant"], row["agent"], row["time"]) == ("hmo", "edge-7", 1795168800)
+    assert row["backlog_readings"] == 288
+    assert row["backlog_age_s"] == 86400
+    assert row["last_publish_age_s"] == 86700
+    assert row["meters_failing"] == 1 and row["failing_meters"] == "press-02"
+    (rejected,) = influxdb.query('SELECT "reason", "plant", detail FROM rejected', db=influx_db_name)
+    assert (rejected["reason"], rejected["plant"]) == ("unknown_plant", "nowhere")
