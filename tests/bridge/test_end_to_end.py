@@ -292,5 +292,7 @@ def test_agent_status_is_stored_for_dashboards(
     assert row["backlog_age_s"] == 86400
     assert row["last_publish_age_s"] == 86700
     assert row["meters_failing"] == 1 and row["failing_meters"] == "press-02"
-    (rejected,) = influxdb.query('SELECT "reason", "plant", detail FROM rejected', db=influx_db_name)
+    (rejected,) = influxdb.query(
+        'SELECT "reason", "plant", detail FROM rejected', db=influx_db_name
+    )
     assert (rejected["reason"], rejected["plant"]) == ("unknown_plant", "nowhere")
