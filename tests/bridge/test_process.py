@@ -1,0 +1,69 @@
+"""The bridge's pure core: what each message becomes, without any server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kilowatch.bridge.process import Message, ReadingProcessor
+from kilowatch.config import KilowatchConfig, load_config
+from tests.bridge.conftest import EXAMPLE_PLANT_FILE
+
+NOW = 1_796_000_000.0
+
+
+@pytest.fixture(scope="module")
+def processor() -> ReadingProcessor:
+    return ReadingProcessor(load_config(EXAMPLE_PLANT_FILE))
+
+
+def message(topic: str, payload: str) -> Message:
+    return Message(topic, payload.encode(), received_at=NOW)
+
+
+def test_each_message_gets_its_own_lines(processor: ReadingProcessor) -> None:
+    out = processor.prepare(
+        [
+            message("kilowatch/sea/assembly-01/readings", '{"ts": 1795168800, "energy_kwh": 2}'),
+            message("kilowatch/sea/assembly-01/readings", "{bad"),
+            message(
+                "kilowatch/hmo/press-01/readings",
+                '[{"ts": 1795168800, "energy_kwh": 1}, {"ts": 1795169100, "energy_kwh": 1}]',
+            ),
+        ],
+        NOW,
+    )
+    assert [len(lines) for lines in out.lines] == [1, 1, 2]
+    assert out.readings == 3 and out.rejected == 1
+    assert out.newest_ts == 1795169100
+    assert out.lines[0][0] == (
+        "energy,line=assembly,meter=assembly-01,period=off_peak,plant=sea,"
+        "tariff=scl-large-general-seattle@2025 energy_kwh=2.0,cost=0.1224,rate=0.0612,"
+        "interval_s=300i 1795168800000000000"
+    )
+    assert out.lines[1][0].startswith("rejected,meter=assembly-01,plant=sea,reason=invalid_json ")
+
+
+def test_undeclared_meter_goes_to_line_unassigned_or_is_rejected(tmp_path: Path) -> None:
+    relaxed = load_config(EXAMPLE_PLANT_FILE)
+    msg = message("kilowatch/sea/new-meter/readings", '{"ts": 1795168800, "energy_kwh": 2}')
+    (line,) = ReadingProcessor(relaxed).prepare([msg], NOW).lines[0]
+    assert ",line=unassigned," in line
+
+    strict = KilowatchConfig.model_validate(relaxed.model_dump() | {"accept_unknown_meters": False})
+    out = ReadingProcessor(strict).prepare([msg], NOW)
+    assert [r.reason for r in out.rejections] == ["unknown_meter"]
+
+
+def test_rejections_never_share_a_timestamp(processor: ReadingProcessor) -> None:
+    bad = [message("kilowatch/sea/m/readings", "{bad") for _ in range(50)]
+    lines = [line for lines in processor.prepare(bad, NOW).lines for line in lines]
+    assert len({line.rsplit(" ", 1)[1] for line in lines}) == 50
+
+
+def test_payload_is_cut_to_4_kib_and_escaped(processor: ReadingProcessor) -> None:
+    payload = '{"ts": "x", "energy_kwh": 1, "note": "' + 'a"\\\n' * 3000 + '"}'
+    (line,) = processor.prepare([message("kilowatch/sea/m/readings", payload)], NOW).lines[0]
+    assert "\n" not in line
+    assert ",reason=invalid_json " in line or ",reason=invalid_ts " in line

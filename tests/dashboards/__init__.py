@@ -1,0 +1,1 @@
+"""Tests of the Grafana dashboards: generation, drift, structure, every query on InfluxDB."""
