@@ -194,10 +194,15 @@ def measure(
     messages: dict[str, list[str]],
     readings: int,
     consume: Callable[..., float],
+    repeat: int,
 ) -> float:
-    client_id = f"bench-{name}-{os.getpid()}"
-    queue_for(broker, client_id, messages)
-    return consume(broker, client_id, readings)
+    """The best of `repeat` drains (the machine is shared: the best run is the least disturbed)."""
+    best = 0.0
+    for attempt in range(repeat):
+        client_id = f"bench-{name}-{os.getpid()}-{attempt}"
+        queue_for(broker, client_id, messages)
+        best = max(best, consume(broker, client_id, readings))
+    return best
 
 
 def main() -> None:
@@ -205,11 +210,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000, help="single-reading messages")
     parser.add_argument("--array-readings", type=int, default=200_000, help="readings in arrays")
     parser.add_argument("--naive-messages", type=int, default=3_000, help="for the naive bridge")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per consumer; best is kept")
     args = parser.parse_args()
 
     tariff_file = str(ROOT / "config" / "tariffs" / "scl-large-general-seattle.yaml")
     singles = payloads(args.messages, 1)
     arrays = payloads(args.array_readings, 100)
+    naive_singles = payloads(args.naive_messages, 1)
     with Mosquitto() as broker, InfluxDB1() as influx:
         influx.create_database("naive")
 
@@ -222,32 +229,28 @@ def main() -> None:
         def bridge(b: Mosquitto, cid: str, n: int) -> float:
             return run_bridge(b, influx, cid, n)
 
-        rows = [
-            (
-                "bare paho subscriber (counts only)",
-                "1",
-                measure("bare", broker, singles, args.messages, bare),
-            ),
+        runs = [
+            ("bare paho subscriber (counts only)", "1", "bare", singles, args.messages, bare),
             (
                 "naive bridge (1 sync write/message)",
                 "1",
-                measure(
-                    "naive", broker, payloads(args.naive_messages, 1), args.naive_messages, naive
-                ),
+                "naive",
+                naive_singles,
+                args.naive_messages,
+                naive,
             ),
-            ("kilowatch bridge", "1", measure("single", broker, singles, args.messages, bridge)),
-            (
-                "kilowatch bridge",
-                "100",
-                measure("arrays", broker, arrays, args.array_readings, bridge),
-            ),
+            ("kilowatch bridge", "1", "single", singles, args.messages, bridge),
+            ("kilowatch bridge", "100", "arrays", arrays, args.array_readings, bridge),
+        ]
+        rows = [
+            (label, per, measure(name, broker, messages, count, consume, args.repeat))
+            for label, per, name, messages, count, consume in runs
         ]
     bare_rate, naive_rate = rows[0][2], rows[1][2]
     print(f"\n{'consumer':40} {'readings/msg':>12} {'readings/s':>12} {'÷ bare':>8} {'÷ naive':>8}")
-    for name, per, rate in rows:
-        print(
-            f"{name:40} {per:>12} {rate:>12,.0f} {rate / bare_rate:>8.2f} {rate / naive_rate:>8.1f}"
-        )
+    for label, per, rate in rows:
+        ratios = f"{rate / bare_rate:>8.2f} {rate / naive_rate:>8.1f}"
+        print(f"{label:40} {per:>12} {rate:>12,.0f} {ratios}")
     print(
         "\ntargets: single-reading bridge ≥ 0.60 × bare; arrays ≥ 100,000 readings/s; ≥ 20 × naive"
     )
