@@ -154,5 +154,14 @@ def simulate(
     _run(lambda: run_simulator(SimulatorSettings.load(**flags)))
 
 
+def _add_subcommand_groups() -> None:
+    from kilowatch.dashboards.cli import dashboards_app
+
+    app.add_typer(dashboards_app, name="dashboards")
+
+
+_add_subcommand_groups()
+
+
 def main() -> None:
     app()

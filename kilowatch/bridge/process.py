@@ -27,6 +27,7 @@ from kilowatch.tariff import PlantTariff, load_tariff
 MAX_STORED_PAYLOAD_BYTES = 4096
 ENERGY = "energy"
 REJECTED = "rejected"
+PLANT_INFO = "plant_info"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,26 @@ class ReadingProcessor:
 
     def tariff_of(self, plant: str) -> PlantTariff:
         return self._tariffs[plant]
+
+    def plant_info_lines(self, now: float) -> list[str]:
+        """One `plant_info` point per plant: timezone and currency, for dashboard variables."""
+        lines = []
+        for plant in self._config.plants:
+            tariff = self._tariffs[plant.id].tariff
+            lines.append(
+                format_point(
+                    PLANT_INFO,
+                    {
+                        "plant": plant.id,
+                        "timezone": plant.timezone,
+                        "currency": tariff.currency,
+                        "tariff": tariff.key,
+                    },
+                    {"name": plant.name or plant.id, "tax_percent": float(tariff.tax_percent)},
+                    int(now) * NS_PER_S,
+                )
+            )
+        return lines
 
     def prepare(self, messages: Sequence[Message], now: float) -> Prepared:
         """Parse, validate, cost and format a batch; never raises on bad input."""

@@ -277,7 +277,12 @@ class Bridge:
     def _report_health(self, now: float) -> Window:
         window = self.health.take_window()
         try:
-            self._writer.write([self.health.point(window, now, self.queue_depth)])
+            self._writer.write(
+                [
+                    self.health.point(window, now, self.queue_depth),
+                    *self._processor.plant_info_lines(now),
+                ]
+            )
         except InfluxWriteError as err:
             logger.warning("could not write the health point: %s", err)
         return window

@@ -23,7 +23,7 @@ SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 GRAFANA_PROVISIONING = REPO_ROOT / "provisioning" / "grafana"
 DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
-REQUIRED_SERVICES = {"mosquitto", "influxdb", "grafana", "bridge", "simulator"}
+REQUIRED_SERVICES = {"mosquitto", "influxdb", "grafana", "bridge", "simulator-history", "simulator"}
 # ${NAME}, ${NAME:-default}, ${NAME:?message}; $$ escapes a dollar for the container's shell.
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET", re.IGNORECASE)
@@ -85,20 +85,28 @@ def test_the_whole_product_is_there() -> None:
     assert set(SERVICES) >= REQUIRED_SERVICES
 
 
+ONE_SHOT = {"simulator-history"}  # publishes the month of history, then exits
+
+
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_service_has_healthcheck_and_restart_policy(name: str) -> None:
     service = SERVICES[name]
     assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
-    assert service.get("restart") in ("unless-stopped", "always", "on-failure")
+    allowed = ("no",) if name in ONE_SHOT else ("unless-stopped", "always", "on-failure")
+    assert service.get("restart") in allowed
 
 
 def test_dependencies_exist_and_wait_for_health() -> None:
     for name, service in SERVICES.items():
         for dependency, condition in (service.get("depends_on") or {}).items():
             assert dependency in SERVICES, f"{name} depends on unknown service {dependency}"
-            assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
+            wanted = (
+                "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
+            )
+            assert condition == {"condition": wanted}, f"{name} -> {dependency}"
     assert set(SERVICES["bridge"]["depends_on"]) == {"mosquitto", "influxdb"}
-    assert set(SERVICES["simulator"]["depends_on"]) == {"bridge"}
+    assert set(SERVICES["simulator-history"]["depends_on"]) == {"bridge"}
+    assert set(SERVICES["simulator"]["depends_on"]) == {"simulator-history"}
     assert set(SERVICES["grafana"]["depends_on"]) == {"influxdb"}
 
 

@@ -33,6 +33,7 @@ from kilowatch.dashboards.build import DEFAULT_OUT_DIR
 from kilowatch.dashboards.macros import ALL, Variable, interpolate, interval_ms
 from kilowatch.dashboards.queries import PanelQuery, panel_queries, variable_queries
 from kilowatch.dashboards.timerange import TimeRange, resolve
+from kilowatch.tariff import load_tariff
 from tests.services import (
     REPO_ROOT,
     BackgroundProcess,
@@ -241,11 +242,9 @@ def test_variables_resolve_from_the_data(stack: Stack, plant: str) -> None:
     variables = resolve_variables(stack, DASHBOARDS["kw-drilldown"], plant)
     assert set(variables["line"].options) == {line.id for line in config.lines}
     assert set(variables["meter"].options) == {meter.id for meter in config.meters}
-    tag_keys = {row["tagKey"] for row in stack.query('SHOW TAG KEYS FROM "energy"')}
-    if "timezone" in tag_keys:  # the bridge writes the plant's zone: "today" follows it
-        assert variables["tz"].selected == (config.timezone,)
-    if "currency" in tag_keys:
-        assert len(variables["currency"].selected) == 1
+    # From the bridge's plant_info point: "today" follows the plant's zone, money its currency.
+    assert variables["tz"].selected == (config.timezone,)
+    assert variables["currency"].selected == (load_tariff(config.tariff).currency,)
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=[q.where for q in QUERIES])
@@ -296,12 +295,14 @@ def test_energy_and_cost_today_follow_the_plant_calendar(stack: Stack, plant: st
         assert shown == pytest.approx(expected, rel=REL)
 
 
-def test_today_follows_the_timezone_tag(influxdb: InfluxDB1, influx_db_name: str) -> None:
-    """With the plant's zone in a `timezone` tag, "today" starts at the plant's midnight."""
+def test_today_follows_the_plant_timezone(influxdb: InfluxDB1, influx_db_name: str) -> None:
+    """With the plant's zone in its `plant_info` point, "today" starts at the plant's midnight."""
     zone, now = ZoneInfo("America/Hermosillo"), int(time.time())  # UTC-7 all year
-    tags = "plant=tzcheck,line=l,meter=m,period=base,tariff=t@1,timezone=America/Hermosillo"
+    tags = "plant=tzcheck,line=l,meter=m,period=base,tariff=t@1"
     times = range(now - now % INTERVAL_S - 3 * 86400, now, INTERVAL_S)
     influxdb.write(influx_db_name, [f"energy,{tags} energy_kwh=1,cost=2 {ts}" for ts in times])
+    info = "plant_info,plant=tzcheck,timezone=America/Hermosillo,currency=MXN,tariff=t@1"
+    influxdb.write(influx_db_name, [f'{info} name="tz check" {now}'])
     separate = Stack(influxdb, influx_db_name)
     assert time_zone(resolve_variables(separate, DASHBOARDS["kw-overview"], "tzcheck")) == zone
     shown = run(separate, find("kw-overview", "Energy today"), "tzcheck").rows[-1]["sum"]

@@ -1,0 +1,130 @@
+"""Generate Grafana JSON from `*.dashboard.py` files, and find generated JSON that has drifted.
+
+Each `NAME.dashboard.py` defines a module-level grafanalib `dashboard`; its JSON goes to
+`OUT_DIR/NAME.json`, keys sorted and indented by 2 so that diffs are readable. The output
+folder belongs to the generator: JSON files in it without a source are removed by a build.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from grafanalib._gen import DashboardEncoder
+
+SUFFIX = ".dashboard.py"
+DEFAULT_SRC_DIR = Path("dashboards")
+DEFAULT_OUT_DIR = Path("provisioning/grafana/dashboards/kilowatch")
+REBUILD_HINT = "run `kilowatch dashboards build` and commit the JSON"
+
+
+class DashboardBuildError(Exception):
+    """A dashboard source cannot be loaded or rendered; the message names the file."""
+
+
+def sources(src_dir: Path) -> list[Path]:
+    """The `*.dashboard.py` files of a folder, sorted by name."""
+    if not src_dir.is_dir():
+        raise DashboardBuildError(f"dashboard folder {src_dir} does not exist")
+    found = sorted(src_dir.glob(f"*{SUFFIX}"))
+    if not found:
+        raise DashboardBuildError(f"no *{SUFFIX} files in {src_dir}")
+    return found
+
+
+def output_name(source: Path) -> str:
+    """`overview.dashboard.py` -> `overview.json`."""
+    return source.name[: -len(SUFFIX)] + ".json"
+
+
+@contextmanager
+def _importable(folder: Path) -> Iterator[None]:
+    """Let dashboard files import their shared module, then forget every module from the folder.
+
+    Forgetting them means a second build (another folder, or edited files) loads fresh code.
+    """
+    folder = folder.resolve()
+    before = set(sys.modules)
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(folder))
+        for name in set(sys.modules) - before:
+            origin = getattr(sys.modules[name], "__file__", None) or ""
+            if Path(origin).resolve().parent == folder:
+                del sys.modules[name]
+
+
+def load(source: Path) -> Any:
+    """The `dashboard` object a source defines, with panel ids filled in."""
+    spec = importlib.util.spec_from_file_location(f"_kilowatch_dashboard_{source.stem}", source)
+    if spec is None or spec.loader is None:
+        raise DashboardBuildError(f"{source} cannot be loaded as Python")
+    module = importlib.util.module_from_spec(spec)
+    with _importable(source.parent):
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:  # the file is someone's code: report any failure with its name
+            raise DashboardBuildError(f"{source} failed: {type(err).__name__}: {err}") from err
+    dashboard = getattr(module, "dashboard", None)
+    if dashboard is None or not hasattr(dashboard, "to_json_data"):
+        raise DashboardBuildError(f"{source} must define a grafanalib Dashboard named `dashboard`")
+    return dashboard.auto_panel_ids() if hasattr(dashboard, "auto_panel_ids") else dashboard
+
+
+def render(dashboard: Any) -> str:
+    """A dashboard's JSON text: sorted keys, indent 2, a final newline (as grafanalib writes it)."""
+    try:
+        text = json.dumps(dashboard.to_json_data(), sort_keys=True, indent=2, cls=DashboardEncoder)
+    except (TypeError, ValueError) as err:
+        raise DashboardBuildError(f"dashboard {dashboard.title!r} is not JSON: {err}") from err
+    return text + "\n"
+
+
+def render_all(src_dir: Path) -> dict[str, str]:
+    """Output file name -> JSON text, for every source in the folder."""
+    rendered: dict[str, str] = {}
+    for source in sources(src_dir):
+        rendered[output_name(source)] = render(load(source))
+    return rendered
+
+
+def build_dashboards(src_dir: Path | str, out_dir: Path | str) -> list[Path]:
+    """Write every dashboard's JSON into out_dir (files that did not change are left alone)."""
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    rendered = render_all(src_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in rendered.items():
+        path = out_dir / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+        written.append(path)
+    for stale in sorted(out_dir.glob("*.json")):
+        if stale.name not in rendered:
+            stale.unlink()
+    return written
+
+
+def check_dashboards(src_dir: Path | str, out_dir: Path | str) -> list[str]:
+    """Sentences naming each generated file that is missing, different or without a source."""
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    rendered = render_all(src_dir)
+    problems = []
+    for name, text in rendered.items():
+        path = out_dir / name
+        if not path.exists():
+            problems.append(f"{path} is missing; {REBUILD_HINT}")
+        elif path.read_text(encoding="utf-8") != text:
+            problems.append(f"{path} differs from {src_dir / name[:-5]}{SUFFIX}; {REBUILD_HINT}")
+    if out_dir.is_dir():
+        for stale in sorted(out_dir.glob("*.json")):
+            if stale.name not in rendered:
+                problems.append(f"{stale} has no {SUFFIX} source; {REBUILD_HINT}")
+    return problems
