@@ -154,6 +154,23 @@ def simulate(
     _run(lambda: run_simulator(SimulatorSettings.load(**flags)))
 
 
+@app.command()
+def agent(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="agent file (YAML) (env KILOWATCH_AGENT_CONFIG)"),
+    ] = None,
+    mqtt_url: MqttOption = None,
+    log_level: LogOption = "INFO",
+) -> None:
+    """Poll meters (Modbus TCP or simulated), keep every reading in SQLite, deliver it once."""
+    from kilowatch.agent.runner import run_agent
+    from kilowatch.agent.settings import AgentSettings
+
+    _setup_logging(log_level)
+    _run(lambda: run_agent(AgentSettings.load(agent_config=config, mqtt_url=mqtt_url)))
+
+
 def _add_subcommand_groups() -> None:
     from kilowatch.dashboards.cli import dashboards_app
 

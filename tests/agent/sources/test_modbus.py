@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from pymodbus.constants import ExcCodes
 
-from kilowatch.agent.maps import load_map
+from kilowatch.agent.maps import RegisterMap, load_map
 from kilowatch.agent.sources.base import SourceError
 from kilowatch.agent.sources.modbus import ModbusLink, ModbusMeterSource
 from tests.agent.modbus_server import ModbusMeterServer
@@ -44,9 +44,9 @@ def link(server: ModbusMeterServer) -> Iterator[ModbusLink]:
 
 @pytest.mark.parametrize(("unit", "register_map"), [(1, SDM630), (2, PM5XXX), (3, EM24)])
 def test_each_shipped_map_reads_its_meter(
-    link: ModbusLink, unit: int, register_map: object
+    link: ModbusLink, unit: int, register_map: RegisterMap
 ) -> None:
-    source = ModbusMeterSource(f"meter-{unit}", link, unit, register_map)  # type: ignore[arg-type]
+    source = ModbusMeterSource(f"meter-{unit}", link, unit, register_map)
     sample, warnings = source.read(1_796_000_100)
     assert warnings == []
     assert sample.energy_total_kwh == pytest.approx(183220.5, abs=0.1)  # EM24: 0.1 kWh steps

@@ -1,0 +1,119 @@
+"""MQTT publishing (paho 2): QoS 1, persistent session, each message's row ids kept until PUBACK.
+
+paho runs its network loop in its own thread; its callbacks only put events on a queue, so
+SQLite is touched by the agent's main thread alone. A QoS 1 message published before the
+connection drops stays in paho's queue and is sent again (DUP) when the connection returns, so
+its rows stay "in flight" until that PUBACK; if the process dies instead, the rows are still in
+SQLite and go out again after the restart (the bridge stores a reading sent twice once).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+
+from kilowatch.connections import MqttTarget, mqtt_client
+
+logger = logging.getLogger(__name__)
+
+EventKind = Literal["connected", "refused", "disconnected", "unreachable", "acked"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something the network thread saw: a connection change or a PUBACK (mid)."""
+
+    kind: EventKind
+    mid: int = 0
+    detail: str = ""
+
+
+class Publisher:
+    """One MQTT connection for the agent: tracked readings messages and untracked status."""
+
+    def __init__(
+        self,
+        target: MqttTarget,
+        client_id: str,
+        *,
+        ca_file: str | None = None,
+        keepalive_s: int = 30,
+        reconnect_max_s: float = 30.0,
+    ) -> None:
+        self.target = target
+        self.keepalive_s = keepalive_s
+        self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self.connected = False  # as last seen by the main thread (see handle())
+        self._inflight: dict[int, tuple[int, ...]] = {}  # mid -> row ids
+        self._client = mqtt_client(target, client_id, persistent=True, ca_file=ca_file)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=max(1, int(reconnect_max_s)))
+        self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+
+    # Network thread: callbacks only report.
+    def _on_connect(self, _c: Any, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.events.put(Event("refused", detail=str(reason)))
+        else:
+            session = "resumed" if flags.session_present else "new"
+            self.events.put(Event("connected", detail=f"{session} session"))
+
+    def _on_connect_fail(self, _c: Any, _u: Any) -> None:
+        self.events.put(Event("unreachable"))
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.events.put(Event("disconnected", detail=str(reason)))
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, _reason: Any, _p: Any) -> None:
+        self.events.put(Event("acked", mid=mid))
+
+    # Main thread.
+    def start(self) -> None:
+        """Connect in the background; paho keeps retrying until stop()."""
+        self._client.connect_async(self.target.host, self.target.port, self.keepalive_s)
+        self._client.loop_start()
+
+    def handle(self, event: Event) -> tuple[int, ...]:
+        """Apply an event; for a PUBACK of a tracked message, the row ids it carried."""
+        if event.kind == "connected":
+            self.connected = True
+        elif event.kind in ("disconnected", "refused", "unreachable"):
+            self.connected = False
+        elif event.kind == "acked":
+            return self._inflight.pop(event.mid, ())
+        return ()
+
+    def publish(self, topic: str, payload: bytes, row_ids: tuple[int, ...]) -> None:
+        """Publish readings (QoS 1); their ids come back from handle() on PUBACK."""
+        info = self._client.publish(topic, payload, qos=1)
+        # NO_CONN: the connection dropped meanwhile; paho keeps the message and sends it on
+        # reconnect, so it is in flight all the same.
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise RuntimeError(f"paho refused to queue a message: {mqtt.error_string(info.rc)}")
+        self._inflight[info.mid] = row_ids
+
+    def publish_untracked(self, topic: str, payload: bytes) -> None:
+        """Publish something not stored in SQLite (status), QoS 1."""
+        self._client.publish(topic, payload, qos=1)
+
+    @property
+    def inflight_messages(self) -> int:
+        return len(self._inflight)
+
+    @property
+    def inflight_readings(self) -> int:
+        return sum(len(ids) for ids in self._inflight.values())
+
+    def inflight_ids(self) -> set[int]:
+        return {row_id for ids in self._inflight.values() for row_id in ids}
+
+    def stop(self) -> None:
+        """Disconnect and end the network thread (unacknowledged rows stay in SQLite)."""
+        self._client.disconnect()
+        self._client.loop_stop()
