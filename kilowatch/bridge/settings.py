@@ -32,6 +32,7 @@ class BridgeSettings(KilowatchSettings):
     influx_bucket: str = Field("kilowatch", description="bucket (2.x) or database (1.x)")
     influx_version: Literal["auto", "1", "2"] = Field("auto", description="detected from /ping")
     batch_size: int = Field(5000, ge=1, le=100_000, description="lines per InfluxDB write")
+    write_concurrency: int = Field(2, ge=1, le=16, description="InfluxDB writes at once")
     batch_max_messages: int = Field(
         400,
         ge=1,

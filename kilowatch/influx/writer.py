@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -76,9 +77,18 @@ class InfluxV1Writer:
         self._url = target.url.rstrip("/")
         self._db = target.bucket
         self._timeout_s = timeout_s
-        self._session = requests.Session()
-        if target.token:
-            self._session.headers["Authorization"] = f"Token {target.token}"
+        self._token = target.token
+        self._local = threading.local()  # a requests.Session per thread: they are not thread-safe
+
+    @property
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            if self._token:
+                session.headers["Authorization"] = f"Token {self._token}"
+            self._local.session = session
+        return session
 
     def ensure_database(self) -> None:
         """Create the database if it is missing (CREATE DATABASE is idempotent on 1.x)."""
@@ -103,6 +113,7 @@ class InfluxV1Writer:
             )
 
     def close(self) -> None:
+        """Sessions of other threads close with their pools when those threads end."""
         self._session.close()
 
 
