@@ -129,8 +129,8 @@ def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> Topic:
     return Topic(plant, meter)
 
 
-class _Invalid(Exception):
-    """Internal: one reading object failed validation."""
+class InvalidField(Exception):
+    """A field of a message failed validation: `reason` is its rejection reason."""
 
     def __init__(self, reason: RejectReason, detail: str) -> None:
         super().__init__(detail)
@@ -141,20 +141,24 @@ class _Invalid(Exception):
 def parse_ts(value: Any) -> int:
     """An RFC 3339 timestamp with offset (or Z) or Unix seconds, as integer Unix seconds."""
     if isinstance(value, bool):
-        raise _Invalid("invalid_ts", "ts must be RFC 3339 text or Unix seconds, not a boolean")
+        raise InvalidField("invalid_ts", "ts must be RFC 3339 text or Unix seconds, not a boolean")
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0 or value > MAX_UNIX_S:
-            raise _Invalid("invalid_ts", f"ts {value!r} is not a plausible Unix time in seconds")
+            raise InvalidField(
+                "invalid_ts", f"ts {value!r} is not a plausible Unix time in seconds"
+            )
         return round(value)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise _Invalid("invalid_ts", f"ts {value[:64]!r} is not RFC 3339") from None
+            raise InvalidField("invalid_ts", f"ts {value[:64]!r} is not RFC 3339") from None
         if parsed.tzinfo is None:
-            raise _Invalid("invalid_ts", f"ts {value[:64]!r} has no UTC offset; add Z or +hh:mm")
+            raise InvalidField(
+                "invalid_ts", f"ts {value[:64]!r} has no UTC offset; add Z or +hh:mm"
+            )
         return round(parsed.timestamp())
-    raise _Invalid(
+    raise InvalidField(
         "invalid_ts", f"ts must be RFC 3339 text or Unix seconds, not {type(value).__name__}"
     )
 
@@ -164,9 +168,9 @@ def _number(obj: dict[str, Any], name: str, *, minimum: float | None = None) -> 
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _Invalid("invalid_field", f"{name} must be a finite number, got {value!r}"[:200])
+        raise InvalidField("invalid_field", f"{name} must be a finite number, got {value!r}"[:200])
     if minimum is not None and value < minimum:
-        raise _Invalid("invalid_field", f"{name} must be >= {minimum}, got {value!r}")
+        raise InvalidField("invalid_field", f"{name} must be >= {minimum}, got {value!r}")
     return float(value)
 
 
@@ -175,31 +179,35 @@ def _phases(obj: dict[str, Any], name: str) -> tuple[float, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_PHASES:
-        raise _Invalid("invalid_field", f"{name} must be an array of 1 to 3 numbers")
+        raise InvalidField("invalid_field", f"{name} must be an array of 1 to 3 numbers")
     for v in value:
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise _Invalid("invalid_field", f"{name} must contain finite numbers, got {v!r}"[:200])
+            raise InvalidField(
+                "invalid_field", f"{name} must contain finite numbers, got {v!r}"[:200]
+            )
     return tuple(float(v) for v in value)
 
 
 def parse_reading(obj: Any, plant: str, meter: str, now: float) -> Reading:
-    """Validate one reading object; raise _Invalid with the reason when it is not acceptable."""
+    """Validate one reading object; raise InvalidField with the reason when it is not acceptable."""
     if not isinstance(obj, dict):
-        raise _Invalid("not_object", f"a reading must be a JSON object, got {type(obj).__name__}")
+        raise InvalidField(
+            "not_object", f"a reading must be a JSON object, got {type(obj).__name__}"
+        )
     if "ts" not in obj:
-        raise _Invalid("missing_ts", "reading has no ts")
+        raise InvalidField("missing_ts", "reading has no ts")
     ts = parse_ts(obj["ts"])
     if ts > now + MAX_FUTURE_S:
-        raise _Invalid(
+        raise InvalidField(
             "future_ts", f"ts is {ts - now:.0f} s in the future (limit {MAX_FUTURE_S} s)"
         )
     if "energy_kwh" not in obj:
-        raise _Invalid("missing_energy", "reading has no energy_kwh")
+        raise InvalidField("missing_energy", "reading has no energy_kwh")
     energy = obj["energy_kwh"]
     if isinstance(energy, bool) or not isinstance(energy, int | float):
-        raise _Invalid("invalid_energy", f"energy_kwh must be a number, got {energy!r}"[:200])
+        raise InvalidField("invalid_energy", f"energy_kwh must be a number, got {energy!r}"[:200])
     if not math.isfinite(energy) or energy < 0:
-        raise _Invalid("invalid_energy", f"energy_kwh must be finite and >= 0, got {energy!r}")
+        raise InvalidField("invalid_energy", f"energy_kwh must be finite and >= 0, got {energy!r}")
     interval = obj.get("interval_s", DEFAULT_INTERVAL_S)
     if (
         isinstance(interval, bool)
@@ -208,19 +216,21 @@ def parse_reading(obj: Any, plant: str, meter: str, now: float) -> Reading:
         or interval != int(interval)
         or not 1 <= interval <= 86400
     ):
-        raise _Invalid(
+        raise InvalidField(
             "invalid_interval", f"interval_s must be whole seconds 1..86400, got {interval!r}"
         )
     seq = obj.get("seq")
     if seq is not None and (
         isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63
     ):
-        raise _Invalid("invalid_field", f"seq must be a whole number >= 0, got {seq!r}"[:200])
+        raise InvalidField("invalid_field", f"seq must be a whole number >= 0, got {seq!r}"[:200])
     pf = obj.get("power_factor")
     if pf is not None and (
         isinstance(pf, bool) or not isinstance(pf, int | float) or not -1 <= pf <= 1
     ):
-        raise _Invalid("invalid_power_factor", f"power_factor must be in -1..1, got {pf!r}"[:200])
+        raise InvalidField(
+            "invalid_power_factor", f"power_factor must be in -1..1, got {pf!r}"[:200]
+        )
     return Reading(
         plant=plant,
         meter=meter,
@@ -292,7 +302,7 @@ def parse_message(topic: str, payload: bytes, now: float, prefix: str = DEFAULT_
     for obj in items:
         try:
             result.readings.append(parse_reading(obj, plant, meter, now))
-        except _Invalid as bad:
+        except InvalidField as bad:
             raw = payload if len(items) == 1 else orjson.dumps(obj)
             reject(bad.reason, bad.detail, raw)
     return result

@@ -18,9 +18,9 @@ from kilowatch.contract import (
     DEFAULT_PREFIX,
     ID_PATTERN,
     MAX_PAYLOAD_BYTES,
+    InvalidField,
     Rejection,
     RejectReason,
-    _Invalid,
     parse_ts,
 )
 from kilowatch.influx.lineprotocol import NS_PER_S, format_point
@@ -176,14 +176,16 @@ def parse_agent_status(
             uptime_s=_seconds(doc, "uptime_s"),
             version=str(doc.get("version", ""))[:64],
         )
-    except _Invalid as bad:
+    except InvalidField as bad:
         return reject(bad.reason, bad.detail)
 
 
 def _count(doc: dict[str, Any], name: str) -> int:
     value = doc.get(name, 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _Invalid("invalid_field", f"{name} must be a whole number >= 0, got {value!r}"[:200])
+        raise InvalidField(
+            "invalid_field", f"{name} must be a whole number >= 0, got {value!r}"[:200]
+        )
     return value
 
 
@@ -199,7 +201,7 @@ def _optional_ts(doc: dict[str, Any], name: str) -> int | None:
 def _flag(doc: dict[str, Any], name: str) -> bool:
     value = doc.get(name, False)
     if not isinstance(value, bool):
-        raise _Invalid("invalid_field", f"{name} must be true or false, got {value!r}"[:200])
+        raise InvalidField("invalid_field", f"{name} must be true or false, got {value!r}"[:200])
     return value
 
 
@@ -211,7 +213,7 @@ def _seconds(doc: dict[str, Any], name: str) -> float:
         or not math.isfinite(value)
         or value < 0
     ):
-        raise _Invalid("invalid_field", f"{name} must be a number >= 0, got {value!r}"[:200])
+        raise InvalidField("invalid_field", f"{name} must be a number >= 0, got {value!r}"[:200])
     return float(value)
 
 
@@ -219,5 +221,5 @@ def _ids(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(
         isinstance(v, str) and ID_PATTERN.match(v) for v in value
     ):
-        raise _Invalid("invalid_field", "failing_meters must be an array of meter ids")
+        raise InvalidField("invalid_field", "failing_meters must be an array of meter ids")
     return tuple(value)
