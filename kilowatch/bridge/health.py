@@ -32,17 +32,15 @@ class Window:
 
 @dataclass
 class BridgeHealth:
-    """Thread-safe counters: the MQTT thread counts arrivals, the writer counts the rest."""
+    """Counters: the MQTT thread counts arrivals, the store thread the rest (under a lock)."""
 
     bridge: str
     window: Window = field(default_factory=Window)
     totals: Window = field(default_factory=Window)
     newest_ts: int | None = None
+    messages_received_total: int = 0  # counted by the MQTT thread alone, without a lock
+    _reported_received: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def received(self) -> None:
-        with self._lock:
-            self.window.messages_received += 1
 
     def stored(
         self, *, readings: int, rejected: int, seconds: float, lag_s: float, newest_ts: int | None
@@ -66,6 +64,9 @@ class BridgeHealth:
         """The counters since the last call, which start again from zero."""
         with self._lock:
             window, self.window = self.window, Window()
+            received = self.messages_received_total
+            window.messages_received = received - self._reported_received
+            self._reported_received = received
             self.totals.add(window)
             return window
 

@@ -7,8 +7,7 @@ from kilowatch.bridge.health import BridgeHealth
 
 def test_window_counts_then_starts_again() -> None:
     health = BridgeHealth("bridge-1")
-    for _ in range(3):
-        health.received()
+    health.messages_received_total += 3
     health.stored(readings=250, rejected=2, seconds=0.5, lag_s=1.5, newest_ts=1000)
     health.stored(readings=50, rejected=0, seconds=0.1, lag_s=0.5, newest_ts=900)
     health.retried()
