@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kilowatch.contract import ID_PATTERN
+from kilowatch.validation import IanaTimezone, PlainId
 
 UNASSIGNED_LINE = "unassigned"
 
@@ -25,47 +25,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_id(value: str) -> str:
-    if not ID_PATTERN.match(value):
-        raise ValueError(f"{value!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
-    return value
-
-
 class LineConfig(_Strict):
-    id: str
+    id: PlainId
     name: str = ""
-
-    _id = field_validator("id")(_check_id)
 
 
 class MeterConfig(_Strict):
-    id: str
+    id: PlainId
     line: str = UNASSIGNED_LINE
     name: str = ""
 
-    _id = field_validator("id")(_check_id)
-
 
 class PlantConfig(_Strict):
-    id: str
+    id: PlainId
     name: str = ""
-    timezone: str
+    timezone: IanaTimezone
     tariff: Path = Field(description="tariff YAML file, relative to the plant file")
     lines: tuple[LineConfig, ...] = ()
     meters: tuple[MeterConfig, ...] = ()
-
-    _id = field_validator("id")(_check_id)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{value!r} is not an IANA timezone such as America/Mexico_City"
-            ) from None
-        return value
 
     @model_validator(mode="after")
     def _meters_on_known_lines(self) -> PlantConfig:

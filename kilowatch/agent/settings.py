@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -34,6 +33,7 @@ from kilowatch.contract import (
     MAX_READINGS_PER_MESSAGE,
 )
 from kilowatch.settings import KilowatchSettings
+from kilowatch.validation import IanaTimezone, PlainId
 
 DAY_S = 86_400
 BYTES_PER_MB = 1024 * 1024
@@ -44,12 +44,6 @@ BROKER_KEYS = frozenset(
 
 class AgentConfigError(ConfigError):
     """The agent config file cannot be used; the message names the file and the key."""
-
-
-def _check_id(value: str) -> str:
-    if not ID_PATTERN.match(value):
-        raise ValueError(f"{value!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
-    return value
 
 
 class _Strict(BaseModel):
@@ -89,12 +83,10 @@ class ModbusConfig(_Strict):
 
 
 class _MeterBase(_Strict):
-    id: str
+    id: PlainId
     max_power_kw: float = Field(
         10_000, gt=0, description="above this mean power, a register jump is not believable"
     )
-
-    _id = field_validator("id")(_check_id)
 
 
 class ModbusMeterConfig(_MeterBase):
@@ -122,17 +114,17 @@ MeterConfig = Annotated[ModbusMeterConfig | SimulatedMeterConfig, Field(discrimi
 class AgentConfig(_Strict):
     """The agent config file."""
 
-    plant: str
-    agent: str
-    timezone: str = Field("UTC", description="plant timezone (the simulated meters' shifts)")
+    plant: PlainId
+    agent: PlainId
+    timezone: IanaTimezone = Field(
+        "UTC", description="plant timezone (the simulated meters' shifts)"
+    )
     interval_s: int = Field(DEFAULT_INTERVAL_S, ge=1, le=DAY_S)
     status_interval_s: float = Field(60, gt=0)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     drain: DrainConfig = Field(default_factory=DrainConfig)
     modbus: ModbusConfig = Field(default_factory=ModbusConfig)
     meters: tuple[MeterConfig, ...] = Field(min_length=1)
-
-    _ids = field_validator("plant", "agent")(_check_id)
 
     @field_validator("interval_s")
     @classmethod
@@ -141,17 +133,6 @@ class AgentConfig(_Strict):
             raise ValueError(
                 f"must divide a day (86400 s) so polls align to the clock, got {value}"
             )
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{value!r} is not an IANA timezone such as America/Mexico_City"
-            ) from None
         return value
 
     @model_validator(mode="after")

@@ -6,7 +6,6 @@ import re
 import time
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
@@ -15,6 +14,7 @@ from kilowatch.connections import DEFAULT_MQTT_URL, MqttTarget
 from kilowatch.contract import DEFAULT_PREFIX, ID_PATTERN, MAX_READINGS_PER_MESSAGE
 from kilowatch.settings import KilowatchSettings
 from kilowatch.simulator.model import EPOCH_TS
+from kilowatch.validation import IanaTimezone
 
 _DURATION_UNITS_S = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"(\d+)([dhms])")
@@ -50,7 +50,9 @@ class SimulatorSettings(KilowatchSettings):
     config: Path | None = Field(None, description="plant file; without one, a synthetic fleet")
     plants: int = Field(2, ge=1, le=100, description="synthetic fleet: number of plants")
     meters: int = Field(6, ge=1, le=1000, description="synthetic fleet: meters per plant")
-    timezone: str = Field("America/Mexico_City", description="synthetic fleet: plants' timezone")
+    timezone: IanaTimezone = Field(
+        "America/Mexico_City", description="synthetic fleet: plants' timezone"
+    )
     holidays_country: str = Field(
         AUTO, description="ISO 3166 code for public holidays; auto: from each plant's timezone"
     )
@@ -77,17 +79,6 @@ class SimulatorSettings(KilowatchSettings):
         if value is not None and not value.is_file():
             what = "plant file" if info.field_name == "config" else "CA certificate"
             raise ValueError(f"{what} {value} does not exist")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{value!r} is not an IANA timezone such as America/Mexico_City"
-            ) from None
         return value
 
     @field_validator("holidays_country")
