@@ -8,11 +8,12 @@ from __future__ import annotations
 from kilowatch.tariff.errors import TariffError
 from kilowatch.tariff.loader import load_tariff, parse_tariff
 from kilowatch.tariff.model import Tariff
-from kilowatch.tariff.plant import Cost, CostBatch, PlantTariff, Rate
+from kilowatch.tariff.plant import Cost, CostBatch, PeriodSplit, PlantTariff, Rate
 
 __all__ = [
     "Cost",
     "CostBatch",
+    "PeriodSplit",
     "PlantTariff",
     "Rate",
     "Tariff",

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from kilowatch.contract import ID_PATTERN
+from kilowatch.tariff.charges import Billing
 from kilowatch.tariff.dates import SPEC_HELP, DateSpec, coverage_problems, parse_date_spec
 
 DayType = Literal["weekday", "saturday", "sunday", "holiday"]
@@ -305,6 +306,9 @@ class Tariff(_Strict):
         default_factory=dict, description="shared by every season (seasons override)"
     )
     seasons: tuple[Season, ...] = Field(min_length=1)
+    billing: Billing = Field(
+        default=Billing(), description="per billing period: tiers, demand, fixed, ..."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -339,6 +343,18 @@ class Tariff(_Strict):
         problems = coverage_problems(names, [(s.from_, s.to) for s in self.seasons])
         if problems:
             raise ValueError("seasons: " + "; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _billing_periods_exist(self) -> Tariff:
+        known = set(self.periods)
+        for where, used in self.billing.periods_named().items():
+            unknown = [name for name in used if name not in known]
+            if unknown:
+                raise ValueError(
+                    f"billing.{where}: period {', '.join(map(repr, unknown))} is in no schedule; "
+                    f"known periods: {', '.join(self.periods)}"
+                )
         return self
 
     @property

@@ -42,6 +42,14 @@ class Cost:
 
 
 @dataclass(frozen=True, slots=True)
+class PeriodSplit:
+    """How each interval divides among the periods (columns in `PlantTariff.periods` order)."""
+
+    share: np.ndarray  # float64 (n, periods): fraction of the interval's time in each period
+    pretax_per_kwh: np.ndarray  # float64 (n, periods): pre-tax cost of the interval's kWh there
+
+
+@dataclass(frozen=True, slots=True)
 class CostBatch:
     """Costs of a batch of readings, element by element (see Cost)."""
 
@@ -58,7 +66,11 @@ class PlantTariff:
         self.zone = _zone(timezone)
         self._calendar = WallCalendar(tariff)
         self._names = np.array(tariff.periods, dtype=object)
-        self._tax_factor = 1.0 + tariff.tax_percent / 100.0
+        # Surcharges and taxes on energy are part of the price of every kWh, like tax_percent.
+        billing = tariff.billing
+        self._tax_factor = (1.0 + tariff.tax_percent / 100.0) * (
+            1.0 + billing.energy_surcharge_percent / 100.0
+        ) + billing.energy_tax_percent / 100.0
         self._years: dict[int, Timeline] = {}
         self._last: Timeline | None = None
 
@@ -119,6 +131,52 @@ class PlantTariff:
             )
         rate = mean * self._tax_factor
         return CostBatch(energy * rate, rate, self._names[period])
+
+    @property
+    def periods(self) -> tuple[str, ...]:
+        """The tariff's period names: the columns of split_many."""
+        return self.tariff.periods
+
+    def split_many(self, ts_end: Any, interval_s: Any) -> PeriodSplit:
+        """Each interval's share of time per period and the pre-tax cost per kWh there.
+
+        For energy e spread evenly over the interval, e x share[:, p] kWh fall in period p and
+        cost e x pretax_per_kwh[:, p] before tax; the row sums of pretax_per_kwh times the tax
+        factor give cost_many's rate.
+        """
+        end = _seconds_array(ts_end, "ts_end")
+        length = _seconds_array(interval_s, "interval_s")
+        if len(end) != len(length):
+            raise TariffError("ts_end and interval_s must be 1-D arrays of one length")
+        n_periods = len(self._names)
+        share = np.zeros((len(end), n_periods))
+        pretax = np.zeros((len(end), n_periods))
+        if not len(end):
+            return PeriodSplit(share, pretax)
+        if length.min() < 1:
+            raise TariffError(f"interval_s must be >= 1 second, got {int(length.min())}")
+        start = end - length
+        line = self._span(int(start.min()), int(end.max()) - 1)
+        first = line.segment(start)
+        last = line.segment(end - 1)
+        whole = np.flatnonzero(last == first)
+        share[whole, line.period[first[whole]]] = 1.0
+        pretax[whole, line.period[first[whole]]] = line.rate[first[whole]]
+        split = np.flatnonzero(last > first)
+        if split.size:
+            owner, segment, overlap = _pairs(
+                line, start[split], end[split], first[split], last[split]
+            )
+            key = split[owner] * n_periods + line.period[segment]
+            size = len(end) * n_periods
+            seconds = (end - start)[split[owner]]
+            share += np.bincount(key, weights=overlap / seconds, minlength=size).reshape(
+                share.shape
+            )
+            pretax += np.bincount(
+                key, weights=overlap * line.rate[segment] / seconds, minlength=size
+            ).reshape(share.shape)
+        return PeriodSplit(share, pretax)
 
     def _year_of(self, t: int) -> int:
         """The local year whose span holds instant `t`."""
@@ -212,13 +270,8 @@ def _split(
     time is summed per period to find the largest share (ties go to the earliest period).
     """
     n = len(start)
-    counts = last - first + 1
-    owner = np.repeat(np.arange(n), counts)
+    owner, segment, overlap = _pairs(line, start, end, first, last)
     pair = np.arange(len(owner))
-    segment = first[owner] + pair - np.repeat(np.cumsum(counts) - counts, counts)
-    overlap = np.minimum(line.bounds[segment + 1], end[owner]) - np.maximum(
-        line.bounds[segment], start[owner]
-    )
     mean = np.bincount(owner, weights=overlap * line.rate[segment], minlength=n) / (end - start)
     key = owner * n_periods + line.period[segment]
     share = np.bincount(key, weights=overlap, minlength=n * n_periods).reshape(n, n_periods)
@@ -227,3 +280,17 @@ def _split(
     largest = share == share.max(axis=1, keepdims=True)
     period = np.where(largest, seen.reshape(n, n_periods), len(owner) + 1).argmin(axis=1)
     return mean, period
+
+
+def _pairs(
+    line: Timeline, start: np.ndarray, end: np.ndarray, first: np.ndarray, last: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (interval, segment) pair the intervals cross, with their overlap in seconds."""
+    counts = last - first + 1
+    owner = np.repeat(np.arange(len(start)), counts)
+    pair = np.arange(len(owner))
+    segment = first[owner] + pair - np.repeat(np.cumsum(counts) - counts, counts)
+    overlap = np.minimum(line.bounds[segment + 1], end[owner]) - np.maximum(
+        line.bounds[segment], start[owner]
+    )
+    return owner, segment, overlap

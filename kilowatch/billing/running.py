@@ -1,0 +1,327 @@
+"""The running bill: each meter's and plant's bill so far, updated reading by reading (pure).
+
+Every sum is linear in energy, so a reading that arrives late is simply added, and a reading
+sent again with other values replaces the first (taken back out with negated energy): the
+result never depends on arrival order. The readings of the kept billing periods are the
+state; `state()` / `from_state()` persist it and `rebuild()` restores it from stored readings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kilowatch.billing.bill import Bill
+from kilowatch.billing.compute import lookback_months
+from kilowatch.billing.errors import BillingError
+from kilowatch.billing.periods import (
+    BillingPeriod,
+    parse_period,
+    period_containing,
+    periods_between,
+    shifted,
+)
+from kilowatch.billing.pricing import peaks, price, window_demand
+from kilowatch.billing.usage import Usage, usage_by_period
+from kilowatch.influx.lineprotocol import NS_PER_S, format_point
+from kilowatch.tariff import PlantTariff
+
+BILLING = "billing"
+PLANT_SCOPE = "plant"
+METER_SCOPE = "meter"
+STATE_VERSION = 1
+# A reading: (interval_s, energy_kwh, reactive_kvarh or NaN), keyed by its ts.
+Stored = tuple[int, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class BillingPoint:
+    """One point of measurement `billing` (see kilowatch/billing/README.md)."""
+
+    tags: dict[str, str]
+    fields: dict[str, float | int]
+    ts: int  # Unix seconds: when the bill so far was computed
+
+    def line(self) -> str:
+        """The point as line protocol (nanosecond timestamp)."""
+        return format_point(BILLING, self.tags, self.fields, self.ts * NS_PER_S)
+
+
+@dataclass(slots=True)
+class _Sums:
+    """A billing period's running sums for one meter (a mutable Usage)."""
+
+    kwh: np.ndarray
+    pretax: np.ndarray
+    kvarh: float = 0.0
+    kwh_with_kvarh: float = 0.0
+    buckets: dict[int, float] = field(default_factory=dict)
+    readings: int = 0
+
+    def add(self, usage: Usage, sign: int) -> None:
+        self.kwh += usage.kwh
+        self.pretax += usage.pretax
+        self.kvarh += usage.kvarh
+        self.kwh_with_kvarh += usage.kwh_with_kvarh
+        for start, kwh in zip(usage.bucket_start.tolist(), usage.bucket_kwh.tolist(), strict=True):
+            self.buckets[start] = self.buckets.get(start, 0.0) + kwh
+        self.readings += sign * usage.readings
+
+    def usage(self) -> Usage:
+        starts = np.array(sorted(self.buckets), dtype=np.int64)
+        kwh = np.array([self.buckets[s] for s in starts.tolist()], dtype=np.float64)
+        return Usage(
+            self.kwh.copy(),
+            self.pretax.copy(),
+            self.kvarh,
+            self.kwh_with_kvarh,
+            starts,
+            kwh,
+            self.readings,
+        )
+
+
+class RunningBill:
+    """Bills so far of one plant and each of its meters, for the current billing period."""
+
+    def __init__(self, plant: PlantTariff, plant_id: str) -> None:
+        self.plant = plant
+        self.plant_id = plant_id
+        self._read_day = plant.tariff.billing.read_day
+        self._keep = lookback_months(plant) + 1  # earlier periods kept (ratchets, late data)
+        self._seen: dict[str, dict[int, Stored]] = {}
+        self._sums: dict[tuple[str, str], _Sums] = {}  # (meter, period label)
+        self._periods: dict[str, BillingPeriod] = {}
+        self._dirty: set[str] = set()
+
+    def add(
+        self,
+        meter: str,
+        ts_end: int,
+        interval_s: int,
+        energy_kwh: float,
+        reactive_kvarh: float | None = None,
+    ) -> None:
+        """Count one reading (late, repeated or out of order: all fine)."""
+        kvarh = None if reactive_kvarh is None else [reactive_kvarh]
+        self.add_many(meter, [ts_end], [interval_s], [energy_kwh], kvarh)
+
+    def add_many(
+        self,
+        meter: str,
+        ts_end: Iterable[int],
+        interval_s: Iterable[int],
+        energy_kwh: Iterable[float],
+        reactive_kvarh: Iterable[float | None] | None = None,
+    ) -> None:
+        """Count a batch of one meter's readings; a ts seen before replaces the earlier one."""
+        ts_list = [int(t) for t in ts_end]
+        lengths = [int(s) for s in interval_s]
+        energies = [float(e) for e in energy_kwh]
+        kvarhs = (
+            [np.nan] * len(ts_list)
+            if reactive_kvarh is None
+            else [np.nan if k is None else float(k) for k in reactive_kvarh]
+        )
+        if not len(ts_list) == len(lengths) == len(energies) == len(kvarhs):
+            raise BillingError("ts_end, interval_s, energy_kwh and reactive_kvarh differ in length")
+        batch: dict[int, Stored] = {}
+        for ts, length, kwh, kvarh in zip(ts_list, lengths, energies, kvarhs, strict=True):
+            batch[ts] = (length, kwh, kvarh)  # the last of a repeated ts wins, as in InfluxDB
+        seen = self._seen.setdefault(meter, {})
+        added: list[tuple[int, Stored]] = []
+        removed: list[tuple[int, Stored]] = []
+        for ts, new in batch.items():
+            old = seen.get(ts)
+            if old is not None and _same(old, new):
+                continue
+            if old is not None:
+                removed.append((ts, old))
+            added.append((ts, new))
+            seen[ts] = new
+        self._apply(meter, added, 1)
+        self._apply(meter, removed, -1)
+
+    def _apply(self, meter: str, rows: list[tuple[int, Stored]], sign: int) -> None:
+        if not rows:
+            return
+        ts = np.array([r[0] for r in rows], dtype=np.int64)
+        length = np.array([r[1][0] for r in rows], dtype=np.int64)
+        kwh = np.array([r[1][1] for r in rows]) * sign
+        kvarh = np.array([r[1][2] for r in rows]) * sign
+        if length.min() < 1:
+            raise BillingError(f"interval_s must be >= 1 second, got {int(length.min())}")
+        periods = periods_between(
+            int((ts - length).min()), int(ts.max()), self.plant.zone, self._read_day
+        )
+        usages = usage_by_period(self.plant, periods, ts, length, kwh, kvarh)
+        for period, usage in zip(periods, usages, strict=True):
+            if not usage.readings and not usage.bucket_start.size:
+                continue
+            self._periods[period.label] = period
+            sums = self._sums.get((meter, period.label))
+            if sums is None:
+                n = len(self.plant.periods)
+                sums = _Sums(np.zeros(n), np.zeros(n))
+                self._sums[(meter, period.label)] = sums
+            sums.add(usage, sign)
+            self._dirty.add(period.label)
+
+    def meters(self) -> list[str]:
+        return sorted(self._seen)
+
+    def usage(self, label: str, meter: str | None = None) -> Usage:
+        """A period's usage of one meter, or of the plant (all meters, demand coincident)."""
+        total = Usage.empty(len(self.plant.periods))
+        for (m, period), sums in self._sums.items():
+            if period == label and (meter is None or m == meter):
+                total = total + sums.usage()
+        return total
+
+    def bill(self, label: str, meter: str | None = None) -> Bill:
+        """The bill so far of a kept period: the plant's (account) or one meter's (alone)."""
+        period = self._periods.get(label) or parse_period(label, self.plant.zone, self._read_day)
+        prior = []
+        for k in range(lookback_months(self.plant), 0, -1):
+            earlier = shifted(period, -k, self.plant.zone, self._read_day)
+            prior.append(peaks(self.plant, earlier, self.usage(earlier.label, meter)))
+        scope = f"meter {meter} of plant {self.plant_id}" if meter else f"plant {self.plant_id}"
+        return price(
+            self.plant,
+            period,
+            self.usage(label, meter),
+            prior_peaks=prior,
+            account=meter is None,
+            scope=scope,
+        )
+
+    def points(self, now: float) -> list[BillingPoint]:
+        """Points for the current period and every period changed since the last call."""
+        current = period_containing(int(now), self.plant.zone, self._read_day)
+        self._prune(current)
+        labels = sorted(
+            self._dirty | ({current.label} if current.label in self._periods else set())
+        )
+        self._dirty.clear()
+        out = []
+        for label in labels:
+            if label not in self._periods:
+                continue
+            for meter in [None, *self.meters()]:
+                if meter is not None and (meter, label) not in self._sums:
+                    continue
+                out.append(self._point(self.bill(label, meter), meter, int(now)))
+        return out
+
+    def _point(self, bill: Bill, meter: str | None, now: int) -> BillingPoint:
+        tags = {
+            "plant": self.plant_id,
+            "scope": METER_SCOPE if meter else PLANT_SCOPE,
+            "billing_period": bill.period.label,
+            "tariff": self.plant.tariff.key,
+        }
+        if meter:
+            tags["meter"] = meter
+        fields: dict[str, float | int] = {
+            "energy_kwh": float(bill.energy_kwh),
+            "energy_cost": bill.subtotal("energy"),
+            "demand_charge": bill.subtotal("demand"),
+            "fixed_charge": bill.subtotal("fixed", "minimum"),
+            "power_factor_adjustment": bill.subtotal("power_factor"),
+            "surcharges": bill.subtotal("surcharge"),
+            "tax": bill.subtotal("tax"),
+            "total": bill.total,
+            "readings": bill.readings,
+        }
+        usage = self.usage(bill.period.label, meter)
+        windows = window_demand(self.plant, bill.period, usage)
+        if len(windows.kw) and usage.readings:
+            best = int(np.argmax(windows.kw))
+            fields["demand_peak_kw"] = float(windows.kw[best])
+            fields["demand_peak_ts"] = int(windows.end_ts[best])
+        if bill.power_factor is not None:
+            fields["power_factor"] = bill.power_factor
+        tiers = self.plant.tariff.billing.energy_tiers
+        if tiers is not None and bill.tier is not None:
+            fields["tier"] = bill.tier
+            limit = tiers.tiers[bill.tier - 1].up_to_kwh
+            if limit is not None:
+                counted = bill.energy_kwh if tiers.counted == "total" else float(usage.kwh.max())
+                fields["kwh_to_next_tier"] = float(limit - counted)
+        return BillingPoint(tags, fields, now)
+
+    def _prune(self, current: BillingPeriod) -> None:
+        """Forget periods older than the ratchets need (and their readings)."""
+        oldest = shifted(current, -self._keep, self.plant.zone, self._read_day)
+        for key in [k for k in self._sums if self._periods[k[1]].start_ts < oldest.start_ts]:
+            del self._sums[key]
+        for label in [lb for lb, p in self._periods.items() if p.start_ts < oldest.start_ts]:
+            del self._periods[label]
+            self._dirty.discard(label)
+        for seen in self._seen.values():
+            for ts in [t for t in seen if t <= oldest.start_ts]:
+                del seen[ts]
+
+    def state(self) -> dict[str, Any]:
+        """JSON-ready state: the kept readings of each meter."""
+        return {
+            "version": STATE_VERSION,
+            "plant": self.plant_id,
+            "tariff": self.plant.tariff.key,
+            "meters": {
+                meter: [
+                    [ts, *(None if np.isnan(v) else v for v in stored)]
+                    for ts, stored in sorted(seen.items())
+                ]
+                for meter, seen in self._seen.items()
+            },
+        }
+
+    @classmethod
+    def from_state(cls, plant: PlantTariff, state: dict[str, Any]) -> RunningBill:
+        """A running bill from state(); refused if it was made for another tariff version."""
+        if state.get("version") != STATE_VERSION or state.get("tariff") != plant.tariff.key:
+            raise BillingError(
+                f"running-bill state is for tariff {state.get('tariff')!r}, not "
+                f"{plant.tariff.key!r}; rebuild it from the stored readings instead"
+            )
+        running = cls(plant, state["plant"])
+        for meter, rows in state["meters"].items():
+            running.add_many(
+                meter,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                [r[3] for r in rows],
+            )
+        return running
+
+    @classmethod
+    def rebuild(cls, plant: PlantTariff, plant_id: str, readings: pd.DataFrame) -> RunningBill:
+        """A running bill from stored readings (columns meter, ts, interval_s, energy_kwh
+        and optionally reactive_kvarh), e.g. read back from InfluxDB at start."""
+        running = cls(plant, plant_id)
+        for meter, rows in readings.groupby("meter", sort=True):
+            kvarh = rows["reactive_kvarh"].tolist() if "reactive_kvarh" in rows else None
+            running.add_many(
+                str(meter),
+                rows["ts"].tolist(),
+                rows["interval_s"].tolist(),
+                rows["energy_kwh"].tolist(),
+                kvarh,
+            )
+        return running
+
+    def lookback_start(self, now: float) -> int:
+        """Unix s from which readings are needed to rebuild: the oldest kept period's start."""
+        current = period_containing(int(now), self.plant.zone, self._read_day)
+        return shifted(current, -self._keep, self.plant.zone, self._read_day).start_ts
+
+
+def _same(a: Stored, b: Stored) -> bool:
+    """Equal readings (NaN kvarh equal to NaN)."""
+    return a[0] == b[0] and a[1] == b[1] and (a[2] == b[2] or (np.isnan(a[2]) and np.isnan(b[2])))
