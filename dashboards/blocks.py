@@ -32,6 +32,7 @@ NONE = g.NONE_FORMAT
 
 # Filters: single and multi-value variables alike render as regex alternations in InfluxQL.
 PLANT = '"plant" =~ /^$plant$/'
+ACCOUNT = "\"scope\" = 'plant'"  # a `billing` point of the plant's bill, not one meter's
 LINE = '"line" =~ /^$line$/'
 METER = '"meter" =~ /^$meter$/'
 TZ = "tz('$tz')"  # plant-local days and hours, from the plant_info point

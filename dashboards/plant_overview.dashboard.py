@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from blocks import (
+    ACCOUNT,
     KW,
     KWH,
     MONEY,
@@ -195,7 +196,7 @@ plant_load = timeseries(
 
 bill_to_date = stat(
     "Bill to date, all charges ($currency)",
-    influx(f'SELECT last("total") FROM "billing" WHERE {PLANT} AND $timeFilter'),
+    influx(f'SELECT last("total") FROM "billing" WHERE {PLANT} AND {ACCOUNT} AND $timeFilter'),
     unit=MONEY,
     decimals=2,
     time_from="now/M",
@@ -203,7 +204,9 @@ bill_to_date = stat(
 )
 demand_charge = stat(
     "Demand charge so far ($currency)",
-    influx(f'SELECT last("demand_charge") FROM "billing" WHERE {PLANT} AND $timeFilter'),
+    influx(
+        f'SELECT last("demand_charge") FROM "billing" WHERE {PLANT} AND {ACCOUNT} AND $timeFilter'
+    ),
     unit=MONEY,
     decimals=2,
     time_from="now/M",
@@ -211,7 +214,10 @@ demand_charge = stat(
 )
 pf_charge = stat(
     "Power-factor penalty (+) / bonus (-) ($currency)",
-    influx(f'SELECT last("power_factor_charge") FROM "billing" WHERE {PLANT} AND $timeFilter'),
+    influx(
+        f'SELECT last("power_factor_adjustment") FROM "billing" WHERE {PLANT} AND {ACCOUNT}'
+        " AND $timeFilter"
+    ),
     unit=MONEY,
     decimals=2,
     time_from="now/M",
@@ -245,7 +251,7 @@ dashboard = dashboard(
         (10, [(top_meters, 12), (cost_per_line, 12)]),
         (8, [(plant_load, 24)]),
         collapsed_row(
-            "Billing: demand and power-factor charges (needs billing data)",
+            "Billing: demand and power-factor charges",
             (4, [(bill_to_date, 8), (demand_charge, 8), (pf_charge, 8)]),
         ),
     ),

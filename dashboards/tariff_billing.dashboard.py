@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from blocks import (
+    ACCOUNT,
     FROM_NOW,
     KW,
     KWH,
@@ -36,7 +37,13 @@ DEMAND_15M = f"""SELECT sum("energy_kwh") * 4 AS "kw" FROM "energy" WHERE {PLANT
 
 
 def billing(field: str) -> str:
-    return f'SELECT last("{field}") FROM "billing" WHERE {PLANT} AND $timeFilter'
+    """The plant's running bill (the bridge's `billing` points, scope plant)."""
+    return f'SELECT last("{field}") FROM "billing" WHERE {PLANT} AND {ACCOUNT} AND $timeFilter'
+
+
+def plant_info(field: str, scale: str = "") -> str:
+    """The tariff's next change, from the bridge's `plant_info` points."""
+    return f'SELECT last("{field}"){scale} FROM "plant_info" WHERE {PLANT} AND $timeFilter'
 
 
 period_now = stat(
@@ -155,13 +162,13 @@ pf_daily = timeseries(
 
 next_change = stat(
     "Next rate change",
-    influx(f'SELECT last("next_change_ts") * 1000 FROM "billing" WHERE {PLANT} AND $timeFilter'),
+    influx(plant_info("next_change_ts", " * 1000")),
     unit=FROM_NOW,
     time_from="1h",
 )
 next_rate = stat(
     "Next rate ($currency/kWh)",
-    influx(billing("next_rate")),
+    influx(plant_info("next_rate")),
     unit=MONEY,
     decimals=4,
     time_from="1h",
@@ -174,7 +181,7 @@ demand_charge = stat(
 )
 pf_charge = stat(
     "Power-factor penalty (+) / bonus (-) ($currency)",
-    influx(billing("power_factor_charge")),
+    influx(billing("power_factor_adjustment")),
     unit=MONEY,
     decimals=2,
     thresholds=steps("green", (0.01, "red")),
@@ -205,7 +212,7 @@ dashboard = dashboard(
         row("Power factor"),
         (7, [(pf_to_date, 6), (pf_daily, 18)]),
         collapsed_row(
-            "Billing: next change, tier, demand and power-factor charges (needs billing data)",
+            "Billing: next change, tier, demand and power-factor charges",
             (
                 4,
                 [

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from kilowatch.billing.errors import BillingError
 from kilowatch.config import ConfigError
 from kilowatch.influx.writer import InfluxWriteError
 from kilowatch.settings import SettingsError
 from kilowatch.tariff import TariffError
 
 USER_ERRORS: tuple[type[Exception], ...] = (
+    BillingError,
     ConfigError,
     SettingsError,
     TariffError,

@@ -48,6 +48,7 @@ class Prepared:
     rejected: int = 0
     newest_ts: int | None = None
     rejections: list[Rejection] = field(default_factory=list)
+    accepted: dict[str, list[Reading]] = field(default_factory=dict)  # by plant
 
 
 class ReadingProcessor:
@@ -68,27 +69,43 @@ class ReadingProcessor:
         self._unique = itertools.count()
         self._status_prefix = f"/{AGENTS_LEVEL}/"
 
-    def tariff_of(self, plant: str) -> PlantTariff:
-        return self._tariffs[plant]
+    @property
+    def tariffs(self) -> dict[str, PlantTariff]:
+        """Each plant's tariff in its local time, by plant id."""
+        return dict(self._tariffs)
 
     def plant_info_lines(self, now: float) -> list[str]:
-        """One `plant_info` point per plant: timezone and currency, for dashboard variables."""
+        """One `plant_info` point per plant: timezone, currency, the rate now and its next change.
+
+        Rates include the tariff's taxes, like the `rate` of `energy` points.
+        """
         lines = []
         for plant in self._config.plants:
-            tariff = self._tariffs[plant.id].tariff
-            lines.append(
-                format_point(
-                    PLANT_INFO,
-                    {
-                        "plant": plant.id,
-                        "timezone": plant.timezone,
-                        "currency": tariff.currency,
-                        "tariff": tariff.key,
-                    },
-                    {"name": plant.name or plant.id, "tax_percent": float(tariff.tax_percent)},
-                    int(now) * NS_PER_S,
-                )
-            )
+            costing = self._tariffs[plant.id]
+            tariff = costing.tariff
+            with_tax = 1 + tariff.tax_percent / 100
+            current = costing.rate_at(int(now))
+            fields: dict[str, float | int | str] = {
+                "name": plant.name or plant.id,
+                "tax_percent": float(tariff.tax_percent),
+                "period_now": current.period,
+                "rate_now": current.rate_per_kwh * with_tax,
+            }
+            upcoming = costing.next_change(int(now))
+            if upcoming is not None:
+                change_ts, rate = upcoming
+                fields |= {
+                    "next_change_ts": int(change_ts),
+                    "next_period": rate.period,
+                    "next_rate": rate.rate_per_kwh * with_tax,
+                }
+            tags = {
+                "plant": plant.id,
+                "timezone": plant.timezone,
+                "currency": tariff.currency,
+                "tariff": tariff.key,
+            }
+            lines.append(format_point(PLANT_INFO, tags, fields, int(now) * NS_PER_S))
         return lines
 
     def prepare(self, messages: Sequence[Message], now: float) -> Prepared:
@@ -113,6 +130,7 @@ class ReadingProcessor:
                 out.rejections.extend(rejections)
         for plant, items in accepted.items():
             self._cost_and_format(plant, items, out)
+            out.accepted[plant] = [reading for _, reading in items]
         return out
 
     def _agent_status(self, message: Message, lines: list[str], out: Prepared) -> None:

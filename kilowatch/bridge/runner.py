@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
+from kilowatch.billing.influx import InfluxSource
 from kilowatch.bridge.process import ReadingProcessor
+from kilowatch.bridge.running import RunningBills
 from kilowatch.bridge.service import Bridge
 from kilowatch.bridge.settings import BridgeSettings
 from kilowatch.config import load_config
@@ -32,7 +35,16 @@ def run_bridge(settings: BridgeSettings) -> int:
     writer = _connect_influx(settings, stop)
     if writer is None:
         return 0
-    bridge = Bridge(settings, processor, writer)
+    running = RunningBills.restore(
+        processor.tariffs,
+        InfluxSource(
+            settings.influx_url,
+            settings.influx_bucket,
+            settings.influx_token.get_secret_value(),
+        ),
+        time.time(),
+    )
+    bridge = Bridge(settings, processor, writer, running)
     threading.Thread(target=lambda: (stop.wait(), bridge.stop()), daemon=True).start()
     logger.info(
         "bridge %s: %d plants, MQTT %s, InfluxDB %s bucket %s",

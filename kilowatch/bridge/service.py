@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 
 from kilowatch.bridge.health import BridgeHealth, Window
 from kilowatch.bridge.process import ENERGY, Message, Prepared, ReadingProcessor
+from kilowatch.bridge.running import RunningBills
 from kilowatch.bridge.settings import BridgeSettings
 from kilowatch.connections import mqtt_client
 from kilowatch.contract import Rejection
@@ -49,11 +50,13 @@ class Bridge:
         settings: BridgeSettings,
         processor: ReadingProcessor,
         writer: InfluxWriter,
+        running: RunningBills | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._processor = processor
         self._writer = writer
+        self._running = running
         self._clock = clock
         # A SimpleQueue (C, lock-free for this use) costs a fraction of a Queue per message.
         self._pending: queue.SimpleQueue[tuple[mqtt.MQTTMessage, int, float]] = queue.SimpleQueue()
@@ -211,6 +214,8 @@ class Bridge:
         if refused is None:
             return  # stopped while InfluxDB was down: nothing acknowledged, the broker redelivers
         self._acks.extend(batch)  # sent by the network thread, or by _store_loop when idle
+        if self._running is not None:
+            self._running.count(prepared.accepted)
         now = self._clock()
         self.health.stored(
             readings=prepared.readings - refused,
@@ -287,14 +292,14 @@ class Bridge:
                 )
 
     def _report_health(self, now: float) -> Window:
+        """The health point, each plant's info and running bill; InfluxDB down: next time."""
         window = self.health.take_window()
+        lines = [self.health.point(window, now, self.queue_depth)]
+        lines += self._processor.plant_info_lines(now)
+        if self._running is not None:
+            lines += self._running.lines(now)
         try:
-            self._writer.write(
-                [
-                    self.health.point(window, now, self.queue_depth),
-                    *self._processor.plant_info_lines(now),
-                ]
-            )
+            self._writer.write(lines)
         except InfluxWriteError as err:
-            logger.warning("could not write the health point: %s", err)
+            logger.warning("could not write the health and billing points: %s", err)
         return window

@@ -1,0 +1,66 @@
+"""Each plant's bill so far, kept by the bridge from the readings it stored (issue: billing).
+
+The billing logic is kilowatch.billing's RunningBill (pure, order-independent); this module
+only feeds it stored readings, restores it from InfluxDB at start and turns it into `billing`
+points for the dashboards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+
+from kilowatch.billing.errors import BillingError
+from kilowatch.billing.influx import InfluxSource, restore_running_bill
+from kilowatch.billing.running import RunningBill
+from kilowatch.contract import Reading
+from kilowatch.tariff import PlantTariff
+
+logger = logging.getLogger(__name__)
+
+
+class RunningBills:
+    """One RunningBill per plant of the plant file."""
+
+    def __init__(self, bills: Mapping[str, RunningBill]) -> None:
+        self._bills = dict(bills)
+
+    @classmethod
+    def restore(
+        cls, tariffs: Mapping[str, PlantTariff], source: InfluxSource, now: float
+    ) -> RunningBills:
+        """Rebuild every plant's bill from the readings InfluxDB holds; empty where it cannot."""
+        bills = {}
+        for plant_id, tariff in tariffs.items():
+            try:
+                bills[plant_id] = restore_running_bill(source, tariff, plant_id, now)
+            except BillingError as err:
+                logger.error(
+                    "cannot rebuild plant %s's running bill from InfluxDB, starting from zero "
+                    "(the billing points show only readings from now on): %s",
+                    plant_id,
+                    err,
+                )
+                bills[plant_id] = RunningBill(tariff, plant_id)
+        return cls(bills)
+
+    def count(self, stored: Mapping[str, list[Reading]]) -> None:
+        """Add readings InfluxDB has accepted, plant by plant and meter by meter."""
+        for plant_id, readings in stored.items():
+            by_meter: dict[str, list[Reading]] = defaultdict(list)
+            for reading in readings:
+                by_meter[reading.meter].append(reading)
+            bill = self._bills[plant_id]
+            for meter, rows in by_meter.items():
+                bill.add_many(
+                    meter,
+                    [r.ts for r in rows],
+                    [r.interval_s for r in rows],
+                    [r.energy_kwh for r in rows],
+                    [r.reactive_kvarh for r in rows],
+                )
+
+    def lines(self, now: float) -> list[str]:
+        """`billing` points: the current period, and any period that late readings changed."""
+        return [point.line() for bill in self._bills.values() for point in bill.points(now)]
