@@ -6,6 +6,7 @@ See docs/mqtt-contract.md. Everything here is pure: bytes and strings in, `Readi
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -117,6 +118,7 @@ def readings_topic(plant: str, meter: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}/{plant}/{meter}/readings"
 
 
+@functools.lru_cache(maxsize=65536)  # a fleet repeats its topics: parse each once
 def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> Topic:
     """Split a readings topic into plant and meter ids, or raise TopicError saying why."""
     parts = topic.split("/")

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 
@@ -32,8 +32,7 @@ logger = logging.getLogger(__name__)
 ACK_IDLE_S = 0.01  # with no message arriving to carry them, stored messages wait this long for acks
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(NamedTuple):
     """A received message and what is needed to acknowledge it on the connection it came on."""
 
     message: Message
