@@ -544,3 +544,36 @@ def dashboard(
         templating=g.Templating(list=list(variables)),
         panels=panels,
     ).auto_panel_ids()
+
+
+# The plant's running bill, from the bridge's `billing` points (shared by two dashboards).
+
+
+def billing_query(field: str) -> str:
+    """The latest value of one field of the plant's bill so far."""
+    return f'SELECT last("{field}") FROM "billing" WHERE {PLANT} AND {ACCOUNT} AND $timeFilter'
+
+
+def bill_stats(time_from: str | None = None) -> dict[str, g.Stat]:
+    """Bill to date, demand charge and power-factor adjustment of the plant's running bill."""
+    money = {"unit": MONEY, "decimals": 2, "time_from": time_from}
+    return {
+        "total": stat(
+            "Bill to date, all charges ($currency)",
+            influx(billing_query("total")),
+            description="The running bill: energy, demand, power factor, fixed charges, taxes.",
+            **money,
+        ),
+        "demand": stat(
+            "Demand charge so far ($currency)",
+            influx(billing_query("demand_charge")),
+            description="The billing period's demand peak (ratchets applied) times its rate.",
+            **money,
+        ),
+        "power_factor": stat(
+            "Power-factor penalty (+) / bonus (-) ($currency)",
+            influx(billing_query("power_factor_adjustment")),
+            thresholds=steps("green", (0.01, "red")),
+            **money,
+        ),
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from blocks import (
-    ACCOUNT,
     KW,
     KWH,
     MONEY,
@@ -12,6 +11,7 @@ from blocks import (
     PLANT,
     TZ,
     bar_chart,
+    bill_stats,
     collapsed_row,
     dashboard,
     donut,
@@ -194,35 +194,7 @@ plant_load = timeseries(
     min_interval="15m",
 )
 
-bill_to_date = stat(
-    "Bill to date, all charges ($currency)",
-    influx(f'SELECT last("total") FROM "billing" WHERE {PLANT} AND {ACCOUNT} AND $timeFilter'),
-    unit=MONEY,
-    decimals=2,
-    time_from="now/M",
-    description="From measurement billing (energy, demand, power factor and fixed charges).",
-)
-demand_charge = stat(
-    "Demand charge so far ($currency)",
-    influx(
-        f'SELECT last("demand_charge") FROM "billing" WHERE {PLANT} AND {ACCOUNT} AND $timeFilter'
-    ),
-    unit=MONEY,
-    decimals=2,
-    time_from="now/M",
-    description="From measurement billing: the demand peak of the billing period times its rate.",
-)
-pf_charge = stat(
-    "Power-factor penalty (+) / bonus (-) ($currency)",
-    influx(
-        f'SELECT last("power_factor_adjustment") FROM "billing" WHERE {PLANT} AND {ACCOUNT}'
-        " AND $timeFilter"
-    ),
-    unit=MONEY,
-    decimals=2,
-    time_from="now/M",
-    thresholds=steps("green", (0.01, "red")),
-)
+bill = bill_stats(time_from="now/M")
 
 dashboard = dashboard(
     uid="kw-overview",
@@ -252,7 +224,7 @@ dashboard = dashboard(
         (8, [(plant_load, 24)]),
         collapsed_row(
             "Billing: demand and power-factor charges",
-            (4, [(bill_to_date, 8), (demand_charge, 8), (pf_charge, 8)]),
+            (4, [(bill["total"], 8), (bill["demand"], 8), (bill["power_factor"], 8)]),
         ),
     ),
 )

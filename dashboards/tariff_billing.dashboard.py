@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from blocks import (
-    ACCOUNT,
     FROM_NOW,
     KW,
     KWH,
@@ -12,6 +11,8 @@ from blocks import (
     PF_LIMIT,
     PLANT,
     TZ,
+    bill_stats,
+    billing_query,
     collapsed_row,
     dashboard,
     donut,
@@ -34,11 +35,6 @@ PF_QUERY = f"""SELECT sum("energy_kwh") / SQRT(POW(sum("energy_kwh"), 2)
     + POW(sum("reactive_kvarh"), 2)) FROM "energy" WHERE {PLANT} AND $timeFilter"""
 DEMAND_15M = f"""SELECT sum("energy_kwh") * 4 AS "kw" FROM "energy" WHERE {PLANT} AND $timeFilter
     GROUP BY time(15m)"""
-
-
-def billing(field: str) -> str:
-    """The plant's running bill (the bridge's `billing` points, scope plant)."""
-    return f'SELECT last("{field}") FROM "billing" WHERE {PLANT} AND {ACCOUNT} AND $timeFilter'
 
 
 def plant_info(field: str, scale: str = "") -> str:
@@ -173,26 +169,13 @@ next_rate = stat(
     decimals=4,
     time_from="1h",
 )
-demand_charge = stat(
-    "Demand charge so far ($currency)",
-    influx(billing("demand_charge")),
-    unit=MONEY,
-    decimals=2,
-)
-pf_charge = stat(
-    "Power-factor penalty (+) / bonus (-) ($currency)",
-    influx(billing("power_factor_adjustment")),
-    unit=MONEY,
-    decimals=2,
-    thresholds=steps("green", (0.01, "red")),
-)
+bill = bill_stats()
 tier = stat(
     "Tier reached (block tariffs)",
-    influx(billing("tier")),
+    influx(billing_query("tier")),
     unit=NONE,
     description="The block of the tiered energy rates the period's kWh has reached so far.",
 )
-bill_total = stat("Bill to date ($currency)", influx(billing("total")), unit=MONEY, decimals=2)
 
 dashboard = dashboard(
     uid="kw-tariff",
@@ -219,9 +202,9 @@ dashboard = dashboard(
                     (next_change, 4),
                     (next_rate, 4),
                     (tier, 4),
-                    (demand_charge, 4),
-                    (pf_charge, 4),
-                    (bill_total, 4),
+                    (bill["demand"], 4),
+                    (bill["power_factor"], 4),
+                    (bill["total"], 4),
                 ],
             ),
         ),
