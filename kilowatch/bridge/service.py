@@ -1,9 +1,11 @@
 """The bridge's shell: MQTT in, InfluxDB out, and a message acknowledged only once it is stored.
 
-Two threads: paho's network thread queues each message; the writer thread batches, costs and
-writes them, retrying until InfluxDB accepts, and only then sends the PUBACKs. Unacknowledged
-messages stay the broker's responsibility, so a crash or an InfluxDB outage loses nothing: the
-broker redelivers, and rewriting a reading stores it once (same series, same timestamp).
+Three stages in threads: paho's network thread queues each message (and sends the PUBACKs of
+stored ones); the main thread batches and costs them (ReadingProcessor); the store thread writes
+each batch, retrying until InfluxDB accepts (write_concurrency requests at once), and only then
+releases its PUBACKs. Unacknowledged messages stay the broker's responsibility, so a crash or
+an InfluxDB outage loses nothing: the broker redelivers, and rewriting a reading stores it
+once (same series, same timestamp).
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ class Bridge:
             self._stopping.wait(0.01)
         self._pending.put((msg, self._connection, self._clock()))
 
-    # Writer thread
+    # Main thread: batch and cost
 
     def run(self) -> None:
         """Connect and process until stop() is called.
