@@ -65,13 +65,14 @@ def mqtt_client(
     ca_file: str | None = None,
     manual_ack: bool = False,
     max_inflight: int = 1000,
+    client_class: type[mqtt.Client] = mqtt.Client,
 ) -> mqtt.Client:
     """A paho 2 client (MQTT 3.1.1) set up for the target; not yet connected.
 
     persistent=True keeps the session on the broker (fixed id, clean_session False), so QoS 1
     messages queued while the client was away are delivered when it returns.
     """
-    client = mqtt.Client(
+    client = client_class(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         clean_session=not persistent,

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 
+from kilowatch.bridge.buffered import BufferedReadClient
 from kilowatch.bridge.health import BridgeHealth, Window
 from kilowatch.bridge.process import ENERGY, Message, Prepared, ReadingProcessor
 from kilowatch.bridge.running import RunningBills
@@ -78,6 +79,7 @@ class Bridge:
             persistent=True,
             ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
             manual_ack=True,
+            client_class=BufferedReadClient,
         )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
