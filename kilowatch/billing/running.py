@@ -129,10 +129,14 @@ class RunningBill:
         )
         if not len(ts_list) == len(lengths) == len(energies) == len(kvarhs):
             raise BillingError("ts_end, interval_s, energy_kwh and reactive_kvarh differ in length")
-        batch: dict[int, Stored] = {}
-        for ts, length, kwh, kvarh in zip(ts_list, lengths, energies, kvarhs, strict=True):
-            batch[ts] = (length, kwh, kvarh)  # the last of a repeated ts wins, as in InfluxDB
+        # The last of a repeated ts wins, as in InfluxDB.
+        rows = zip(lengths, energies, kvarhs, strict=True)
+        batch: dict[int, Stored] = dict(zip(ts_list, rows, strict=True))
         seen = self._seen.setdefault(meter, {})
+        if seen.keys().isdisjoint(batch):  # the usual case, all new: no reading-by-reading loop
+            seen.update(batch)
+            self._apply(meter, list(batch.items()), 1)
+            return
         added: list[tuple[int, Stored]] = []
         removed: list[tuple[int, Stored]] = []
         for ts, new in batch.items():
