@@ -345,7 +345,12 @@ def _parse_valid(payload: bytes, plant: str, meter: str, now: float) -> list[Rea
     latest = now + MAX_FUTURE_S
     readings = []
     for w in items:
-        ts = round(w.ts.timestamp()) if isinstance(w.ts, datetime) else round(w.ts)
+        if isinstance(w.ts, datetime):
+            ts = round(w.ts.timestamp())
+        elif w.ts < 0:  # -0.4 would round to 0, yet the checks refuse negative Unix times
+            return None
+        else:
+            ts = round(w.ts)
         if not 0 <= ts <= min(latest, MAX_UNIX_S):
             return None
         readings.append(
