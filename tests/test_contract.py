@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kilowatch.contract import (
@@ -208,6 +208,7 @@ near_valid = st.fixed_dictionaries(
 
 
 @given(st.lists(near_valid, min_size=1, max_size=5))
+@example([{"ts": -0.5, "energy_kwh": 0.0}])  # rounds to 0, but is a negative time
 def test_fast_path_accepts_exactly_what_the_checks_accept(objects: list[dict]) -> None:
     """The msgspec fast path never accepts what the field-by-field checks would reject."""
     from kilowatch.contract import InvalidField, _parse_valid, parse_reading
