@@ -9,10 +9,9 @@ from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kilowatch.validation import IanaTimezone, PlainId
+from kilowatch.validation import IanaTimezone, PlainId, read_yaml
 
 UNASSIGNED_LINE = "unassigned"
 
@@ -90,14 +89,7 @@ class KilowatchConfig(_Strict):
 def load_config(path: str | Path) -> KilowatchConfig:
     """Read and validate the plant file; tariff paths become absolute (relative to the file)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"plant file {path} does not exist; pass --config or set KILOWATCH_CONFIG"
-        ) from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"plant file {path} is not valid YAML: {err}") from None
+    raw = read_yaml(path, "plant file", ConfigError, "; pass --config or set KILOWATCH_CONFIG")
     if not isinstance(raw, dict):
         raise ConfigError(f"plant file {path} must be a mapping with a 'plants' list")
     for plant in raw.get("plants") or []:

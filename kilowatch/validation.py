@@ -1,10 +1,13 @@
-"""Checks shared by every settings object and file format: ids and time zones."""
+"""Checks shared by every settings object and file format: ids, time zones, YAML files."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
 from pydantic import AfterValidator
 
 from kilowatch.contract import ID_PATTERN
@@ -28,3 +31,17 @@ def check_timezone(value: str) -> str:
 
 PlainId = Annotated[str, AfterValidator(check_id)]
 IanaTimezone = Annotated[str, AfterValidator(check_timezone)]
+
+
+def read_yaml(path: Path, what: str, error: Callable[[str], Exception], hint: str = "") -> Any:
+    """A YAML file's content; a missing, unreadable or malformed file raises error(sentence)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist{hint}") from None
+    except OSError as err:
+        raise error(f"{what} {path} cannot be read: {err.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise error(f"{what} {path} is not valid YAML: {err}") from None

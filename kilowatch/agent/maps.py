@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pymodbus.client.mixin import ModbusClientMixin
 
 from kilowatch.agent.energy import MeterSample
 from kilowatch.config import format_validation_error
+from kilowatch.validation import read_yaml
 
 MAPS_DIR = Path(__file__).parent / "meter_maps"
 MAX_READ_REGISTERS = 125  # Modbus limit for one read of holding/input registers
@@ -156,12 +156,7 @@ def load_map(name_or_path: str, relative_to: Path | None = None) -> RegisterMap:
         if not path.is_file():
             shipped = ", ".join(sorted(p.stem for p in MAPS_DIR.glob("*.yaml")))
             raise MapError(f"no shipped register map {name_or_path!r}; shipped maps: {shipped}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MapError(f"register map file {path} does not exist") from None
-    except yaml.YAMLError as err:
-        raise MapError(f"register map {path} is not valid YAML: {err}") from None
+    raw = read_yaml(path, "register map", MapError)
     try:
         return RegisterMap.model_validate(raw)
     except ValidationError as err:

@@ -11,7 +11,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,7 +32,7 @@ from kilowatch.contract import (
     MAX_READINGS_PER_MESSAGE,
 )
 from kilowatch.settings import KilowatchSettings
-from kilowatch.validation import IanaTimezone, PlainId
+from kilowatch.validation import IanaTimezone, PlainId, read_yaml
 
 DAY_S = 86_400
 BYTES_PER_MB = 1024 * 1024
@@ -150,14 +149,9 @@ def load_agent_config(path: Path | str) -> tuple[AgentConfig, dict[str, Register
     Relative paths in it (storage.path, map files) are relative to the file.
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AgentConfigError(
-            f"agent config {path} does not exist; pass --config or set KILOWATCH_AGENT_CONFIG"
-        ) from None
-    except yaml.YAMLError as err:
-        raise AgentConfigError(f"agent config {path} is not valid YAML: {err}") from None
+    raw = read_yaml(
+        path, "agent config", AgentConfigError, "; pass --config or set KILOWATCH_AGENT_CONFIG"
+    )
     if not isinstance(raw, dict):
         raise AgentConfigError(f"agent config {path} must be a mapping with plant, agent, meters")
     broker_keys = sorted(BROKER_KEYS & set(raw))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from kilowatch.tariff.errors import TariffError
 from kilowatch.tariff.model import Tariff
+from kilowatch.validation import read_yaml
 
 _FRIENDLY = {
     "missing": "missing; add it",
@@ -21,17 +21,12 @@ def load_tariff(path: str | Path) -> Tariff:
     """Read and validate a tariff file; raise TariffError saying what to fix."""
     path = Path(path)
     where = f"tariff file {path}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        missing = f"{where} does not exist; fix the plant's `tariff` path in the plant file"
-        raise TariffError(missing, str(path)) from None
-    except OSError as err:
-        raise TariffError(f"{where} cannot be read: {err.strerror}", str(path)) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise TariffError(f"{where} is not valid YAML: {err}", str(path)) from None
+    raw = read_yaml(
+        path,
+        "tariff file",
+        lambda sentence: TariffError(sentence, str(path)),
+        "; fix the plant's `tariff` path in the plant file",
+    )
     return parse_tariff(raw, where=where, path=str(path))
 
 
