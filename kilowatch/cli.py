@@ -185,6 +185,9 @@ InfluxBucketOption = Annotated[
         help="bucket, or 1.x database (env KILOWATCH_INFLUX_BUCKET)",
     ),
 ]
+PlantFileOption = Annotated[
+    Path, typer.Option("--config", "-c", envvar="KILOWATCH_CONFIG", help="plant file")
+]
 TariffOption = Annotated[
     Path | None, typer.Option(help="cost with this tariff file instead of the plant's")
 ]
@@ -201,9 +204,7 @@ def _influx_source(url: str, bucket: str) -> Any:
 def bill(
     plant: Annotated[str, typer.Option(help="plant id from the plant file")],
     period: Annotated[str, typer.Option(help="billing period, e.g. 2026-10")],
-    config: Annotated[
-        Path, typer.Option("--config", "-c", envvar="KILOWATCH_CONFIG", help="plant file")
-    ] = DEFAULT_PLANT_FILE,
+    config: PlantFileOption = DEFAULT_PLANT_FILE,
     meter: Annotated[str | None, typer.Option(help="one meter alone")] = None,
     output: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
     chart: Annotated[
@@ -242,9 +243,7 @@ def recost(
         str, typer.Option("--from", help="first instant: 2026-10-01, 2026-10-01T06:30 (local)")
     ],
     end: Annotated[str, typer.Option("--to", help="end instant, excluded (plant-local)")],
-    config: Annotated[
-        Path, typer.Option("--config", "-c", envvar="KILOWATCH_CONFIG", help="plant file")
-    ] = DEFAULT_PLANT_FILE,
+    config: PlantFileOption = DEFAULT_PLANT_FILE,
     tariff: TariffOption = None,
     influx_url: InfluxUrlOption = DEFAULT_INFLUX_URL,
     influx_bucket: InfluxBucketOption = "kilowatch",
