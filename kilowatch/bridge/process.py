@@ -23,7 +23,7 @@ from kilowatch.agent.status import (
 from kilowatch.config import UNASSIGNED_LINE, KilowatchConfig
 from kilowatch.contract import DEFAULT_PREFIX, Reading, Rejection, parse_message
 from kilowatch.influx.lineprotocol import NS_PER_S, escape_tag, format_point
-from kilowatch.tariff import PlantTariff, load_tariff
+from kilowatch.tariff import PlantTariff, Tariff, load_tariff
 
 MAX_STORED_PAYLOAD_BYTES = 4096
 ENERGY = "energy"
@@ -59,13 +59,13 @@ class ReadingProcessor:
         self._prefix = prefix
         self._tariffs: dict[str, PlantTariff] = {}
         self._tariff_tags: dict[str, str] = {}
-        tariff_cache: dict[str, object] = {}
+        tariff_cache: dict[str, Tariff] = {}  # plants sharing a tariff file load it once
         for plant in config.plants:
             path = str(plant.tariff)
             tariff = tariff_cache.get(path) or load_tariff(plant.tariff)
             tariff_cache[path] = tariff
-            self._tariffs[plant.id] = PlantTariff(tariff, plant.zone)  # type: ignore[arg-type]
-            self._tariff_tags[plant.id] = escape_tag(tariff.key)  # type: ignore[attr-defined]
+            self._tariffs[plant.id] = PlantTariff(tariff, plant.zone)
+            self._tariff_tags[plant.id] = escape_tag(tariff.key)
         self._unique = itertools.count()
         self._status_prefix = f"/{AGENTS_LEVEL}/"
 
