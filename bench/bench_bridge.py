@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -142,7 +143,11 @@ def queue_for(broker: Mosquitto, client_id: str, messages: dict[str, list[str]])
         publish_lines(broker, topic, payloads_of_topic, timeout_s=600)
 
 
-Result = tuple[float, float]  # (readings per second, CPU microseconds per reading)
+class Result(NamedTuple):
+    rate: float  # readings per second
+    cpu_us: float  # the consumer's CPU microseconds per reading
+    influx_cpu_us: float = float("nan")  # InfluxDB's CPU microseconds per reading
+    busy: float = float("nan")  # the fraction of the machine's CPU time in use meanwhile
 
 
 def run_script(
@@ -155,13 +160,36 @@ def run_script(
     match = re.search(r"done ([0-9.]+) ([0-9.]+)", process.log_tail())
     if not match:
         raise RuntimeError(f"baseline failed:\n{process.log_tail()}")
-    return float(match.group(1)), 1e6 * float(match.group(2)) / expected
+    return Result(float(match.group(1)), 1e6 * float(match.group(2)) / expected)
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process (and its threads) used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_times() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far, from /proc/stat."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+class Usage:
+    """CPU used by InfluxDB and by the whole machine between start and stop."""
+
+    def __init__(self, influx: InfluxDB1) -> None:
+        assert influx.process is not None
+        self._pid = influx.process.pid
+        self._influx = cpu_seconds(self._pid)
+        self._machine = machine_times()
+
+    def per_reading(self, readings: int) -> tuple[float, float]:
+        """(InfluxDB's CPU µs per reading, the machine's busy fraction) since creation."""
+        influx = 1e6 * (cpu_seconds(self._pid) - self._influx) / readings
+        busy, total = (now - then for now, then in zip(machine_times(), self._machine, strict=True))
+        return influx, busy / total if total else float("nan")
 
 
 def run_bridge(broker: Mosquitto, influx: InfluxDB1, client_id: str, expected: int) -> Result:
@@ -179,7 +207,7 @@ def run_bridge(broker: Mosquitto, influx: InfluxDB1, client_id: str, expected: i
     }
     with BackgroundProcess(kilowatch_argv("bridge"), env=env) as bridge:
         bridge.wait_for_log("subscribed to")
-        started, cpu = time.perf_counter(), cpu_seconds(bridge.pid)
+        started, cpu, usage = time.perf_counter(), cpu_seconds(bridge.pid), Usage(influx)
         while _stored(influx, database) < expected:
             time.sleep(0.05)
             if time.perf_counter() - started > 600:
@@ -188,10 +216,11 @@ def run_bridge(broker: Mosquitto, influx: InfluxDB1, client_id: str, expected: i
                 )
         elapsed = time.perf_counter() - started
         used = cpu_seconds(bridge.pid) - cpu
+        influx_cpu, busy = usage.per_reading(expected)
         stored = influx.query('SELECT count("energy_kwh") FROM energy', db=database)[0]["count"]
         if stored != expected:
             raise RuntimeError(f"InfluxDB holds {stored} readings, expected {expected}")
-        return expected / elapsed, 1e6 * used / expected
+        return Result(expected / elapsed, 1e6 * used / expected, influx_cpu, busy)
 
 
 def _stored(influx: InfluxDB1, database: str) -> int:
@@ -208,13 +237,13 @@ def measure(
     consume: Callable[..., Result],
     repeat: int,
 ) -> Result:
-    """The best of `repeat` drains (the machine is shared: the best run is the least disturbed)."""
+    """The fastest of `repeat` drains (the machine is shared: it is the least disturbed)."""
     runs = []
     for attempt in range(repeat):
         client_id = f"bench-{name}-{os.getpid()}-{attempt}"
         queue_for(broker, client_id, messages)
         runs.append(consume(broker, client_id, readings))
-    return max(rate for rate, _ in runs), min(cpu for _, cpu in runs)
+    return max(runs, key=lambda run: run.rate)
 
 
 def influx_ceiling(influx: InfluxDB1, messages: dict[str, list[str]], readings: int) -> Result:
@@ -228,10 +257,11 @@ def influx_ceiling(influx: InfluxDB1, messages: dict[str, list[str]], readings: 
     influx.create_database("ceiling")
     writer = open_writer(InfluxTarget(influx.url, "ceiling"), "1")
     chunks = [lines[i : i + 5000] for i in range(0, len(lines), 5000)]
-    started = time.perf_counter()
+    started, usage = time.perf_counter(), Usage(influx)
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(writer.write, chunks))
-    return readings / (time.perf_counter() - started), float("nan")
+    rate = readings / (time.perf_counter() - started)
+    return Result(rate, float("nan"), *usage.per_reading(readings))
 
 
 def main() -> None:
@@ -282,20 +312,22 @@ def main() -> None:
                 influx_ceiling(influx, arrays, args.array_readings),
             )
         )
-    (bare_rate, bare_cpu), (naive_rate, _) = rows[0][2], rows[1][2]
+    bare, naive = rows[0][2], rows[1][2]
     print(
         f"\n{'consumer':38} {'per msg':>7} {'readings/s':>11} {'÷ bare':>7} {'÷ naive':>8}"
-        f" {'CPU µs/reading':>14} {'÷ bare':>7}"
+        f" {'CPU µs/reading':>14} {'÷ bare':>7} {'InfluxDB µs':>11} {'busy':>5}"
     )
-    for label, per, (rate, cpu) in rows:
+    for label, per, run in rows:
         print(
-            f"{label:38} {per:>7} {rate:>11,.0f} {rate / bare_rate:>7.2f} {rate / naive_rate:>8.1f}"
-            f" {cpu:>14.1f} {cpu / bare_cpu:>7.2f}"
+            f"{label:38} {per:>7} {run.rate:>11,.0f} {run.rate / bare.rate:>7.2f}"
+            f" {run.rate / naive.rate:>8.1f} {run.cpu_us:>14.1f} {run.cpu_us / bare.cpu_us:>7.2f}"
+            f" {run.influx_cpu_us:>11.1f} {run.busy:>5.2f}"
         )
     print(
-        "\nreadings/s: best of the runs; CPU: the process's own user+system time per reading "
-        " (steadier than wall time on a shared machine; InfluxDB's and Mosquitto's not "
-        "included)\ntargets: single-reading bridge ≥ 0.60 × bare; arrays ≥ 100,000 readings/s; "
+        "\nreadings/s: the fastest run; CPU: the consumer process's own user+system time per "
+        "reading (steadier than wall time on a shared machine); InfluxDB µs: influxd's CPU per "
+        "reading stored; busy: the share of the machine's CPU time in use during the run\n"
+        "targets: single-reading bridge ≥ 0.60 × bare; arrays ≥ 100,000 readings/s; "
         "≥ 20 × naive; the last row is the InfluxDB ceiling on this machine"
     )
 

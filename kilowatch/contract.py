@@ -342,16 +342,18 @@ def _parse_valid(payload: bytes, plant: str, meter: str, now: float) -> list[Rea
     items = doc if isinstance(doc, list) else [doc]
     if not items or len(items) > MAX_READINGS_PER_MESSAGE:
         return None
-    latest = now + MAX_FUTURE_S
+    latest = min(now + MAX_FUTURE_S, MAX_UNIX_S)
     readings = []
     for w in items:
-        if isinstance(w.ts, datetime):
-            ts = round(w.ts.timestamp())
-        elif w.ts < 0:  # -0.4 would round to 0, yet the checks refuse negative Unix times
-            return None
-        else:
-            ts = round(w.ts)
-        if not 0 <= ts <= min(latest, MAX_UNIX_S):
+        ts = w.ts
+        if type(ts) is not int:  # exactly int (the common case) needs no conversion
+            if isinstance(ts, datetime):
+                ts = round(ts.timestamp())
+            elif ts < 0:  # -0.4 would round to 0, yet the checks refuse negative Unix times
+                return None
+            else:
+                ts = round(ts)
+        if not 0 <= ts <= latest:
             return None
         readings.append(
             Reading(

@@ -32,7 +32,7 @@ class Window:
 
 @dataclass
 class BridgeHealth:
-    """Counters: the MQTT thread counts arrivals, the store thread the rest (under a lock)."""
+    """Counters: the MQTT thread counts arrivals, the store threads the rest (under a lock)."""
 
     bridge: str
     window: Window = field(default_factory=Window)
@@ -69,6 +69,17 @@ class BridgeHealth:
             self._reported_received = received
             self.totals.add(window)
             return window
+
+    def give_back(self, window: Window) -> None:
+        """Return a taken window whose point could not be written: the next one carries it."""
+        with self._lock:
+            self._reported_received -= window.messages_received
+            for f in fields(Window):
+                if f.name != "lag_s":  # the totals' lag is a maximum, not a sum
+                    total = getattr(self.totals, f.name) - getattr(window, f.name)
+                    setattr(self.totals, f.name, total)
+            window.messages_received = 0  # counted again from messages_received_total
+            self.window.add(window)
 
     def point(self, window: Window, now: float, queue_depth: int) -> str:
         """The `kilowatch_bridge` line for one reporting window."""

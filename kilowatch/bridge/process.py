@@ -7,6 +7,7 @@ exactly its lines are stored, and set a single message aside if InfluxDB refuses
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from kilowatch.influx.lineprotocol import NS_PER_S, escape_tag, format_point
 from kilowatch.tariff import PlantTariff, Tariff, load_tariff
 
 MAX_STORED_PAYLOAD_BYTES = 4096
+_TS, _INTERVAL, _ENERGY = (operator.attrgetter(name) for name in ("ts", "interval_s", "energy_kwh"))
 ENERGY = "energy"
 REJECTED = "rejected"
 PLANT_INFO = "plant_info"
@@ -183,36 +185,41 @@ class ReadingProcessor:
         self, plant_id: str, items: list[tuple[int, Reading]], out: Prepared
     ) -> None:
         readings = [reading for _, reading in items]
+        count = len(readings)
+        ts = np.fromiter(map(_TS, readings), dtype=np.int64, count=count)
         costs = self._tariffs[plant_id].cost_many(
-            np.fromiter((r.ts for r in readings), dtype=np.int64, count=len(readings)),
-            np.fromiter((r.interval_s for r in readings), dtype=np.int64, count=len(readings)),
-            np.fromiter((r.energy_kwh for r in readings), dtype=np.float64, count=len(readings)),
+            ts,
+            np.fromiter(map(_INTERVAL, readings), dtype=np.int64, count=count),
+            np.fromiter(map(_ENERGY, readings), dtype=np.float64, count=count),
         )
         line_of_meter = self._config.plant_by_id[plant_id].line_of_meter
         tariff_tag = self._tariff_tags[plant_id]
         series: dict[tuple[str, str], str] = {}
-        newest = out.newest_ts
-        for (index, r), cost, rate, period in zip(
-            items, costs.cost.tolist(), costs.rate.tolist(), costs.period.tolist(), strict=True
+        rates = costs.rate.tolist()
+        rate_text = {rate: repr(rate) for rate in set(rates)}  # a few rates: format each once
+        lines = out.lines
+        for (index, r), cost, rate, period, time_ns in zip(
+            items,
+            costs.cost.tolist(),
+            rates,
+            costs.period.tolist(),
+            (ts * NS_PER_S).tolist(),
+            strict=True,
         ):
-            key = (r.meter, period)
-            head = series.get(key)
+            head = series.get((r.meter, period))
             if head is None:
                 line = line_of_meter.get(r.meter, UNASSIGNED_LINE)
-                head = (
+                head = series[(r.meter, period)] = (
                     f"{ENERGY},line={line},meter={r.meter},period={escape_tag(period)},"
                     f"plant={plant_id},tariff={tariff_tag} "
                 )
-                series[key] = head
-            fields = (
-                f"energy_kwh={r.energy_kwh!r},cost={cost!r},rate={rate!r},"
-                f"interval_s={r.interval_s}i"
+            lines[index].append(
+                f"{head}energy_kwh={r.energy_kwh!r},cost={cost!r},rate={rate_text[rate]},"
+                f"interval_s={r.interval_s}i{_optional_fields(r)} {time_ns}"
             )
-            out.lines[index].append(f"{head}{fields}{_optional_fields(r)} {r.ts * NS_PER_S}")
-            if newest is None or r.ts > newest:
-                newest = r.ts
-        out.readings += len(readings)
-        out.newest_ts = newest
+        out.readings += count
+        newest = int(ts.max())
+        out.newest_ts = newest if out.newest_ts is None else max(newest, out.newest_ts)
 
     def rejection_lines(self, rejections: Sequence[Rejection], received_at: float) -> list[str]:
         """Points for `rejected`, each at its own nanosecond so that none overwrites another."""
@@ -239,19 +246,19 @@ class ReadingProcessor:
 
 def _optional_fields(r: Reading) -> str:
     """The optional measurements a reading carries, as `,name=value` text."""
-    parts = []
+    text = ""
     if r.seq is not None:
-        parts.append(f",seq={r.seq}i")
+        text += f",seq={r.seq}i"
     if r.energy_total_kwh is not None:
-        parts.append(f",energy_total_kwh={r.energy_total_kwh!r}")
+        text += f",energy_total_kwh={r.energy_total_kwh!r}"
     if r.power_kw is not None:
-        parts.append(f",power_kw={r.power_kw!r}")
+        text += f",power_kw={r.power_kw!r}"
     if r.reactive_kvarh is not None:
-        parts.append(f",reactive_kvarh={r.reactive_kvarh!r}")
+        text += f",reactive_kvarh={r.reactive_kvarh!r}"
     if r.power_factor is not None:
-        parts.append(f",power_factor={r.power_factor!r}")
-    for phase, value in enumerate(r.voltage_v, start=1):
-        parts.append(f",voltage_l{phase}={value!r}")
-    for phase, value in enumerate(r.current_a, start=1):
-        parts.append(f",current_l{phase}={value!r}")
-    return "".join(parts)
+        text += f",power_factor={r.power_factor!r}"
+    if r.voltage_v:
+        text += "".join(map(",voltage_l{}={!r}".format, range(1, 4), r.voltage_v))
+    if r.current_a:
+        text += "".join(map(",current_l{}={!r}".format, range(1, 4), r.current_a))
+    return text

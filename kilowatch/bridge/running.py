@@ -8,6 +8,7 @@ points for the dashboards.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Mapping
 
@@ -25,9 +26,10 @@ FLUSH_READINGS = 50_000
 
 
 class RunningBills:
-    """One RunningBill per plant of the plant file."""
+    """One RunningBill per plant of the plant file; safe to use from several threads."""
 
     def __init__(self, bills: Mapping[str, RunningBill]) -> None:
+        self._lock = threading.Lock()  # store threads count; the health thread reads
         self._bills = dict(bills)
         self._pending: dict[str, list[Reading]] = defaultdict(list)
         self._pending_count = 0
@@ -53,11 +55,12 @@ class RunningBills:
 
     def count(self, stored: Mapping[str, list[Reading]]) -> None:
         """Take readings InfluxDB has accepted; they are added in bulk, before the next lines()."""
-        for plant_id, readings in stored.items():
-            self._pending[plant_id].extend(readings)
-            self._pending_count += len(readings)
-        if self._pending_count >= FLUSH_READINGS:
-            self._flush()
+        with self._lock:
+            for plant_id, readings in stored.items():
+                self._pending[plant_id].extend(readings)
+                self._pending_count += len(readings)
+            if self._pending_count >= FLUSH_READINGS:
+                self._flush()
 
     def _flush(self) -> None:
         """Add the pending readings, plant by plant and meter by meter."""
@@ -78,5 +81,6 @@ class RunningBills:
 
     def lines(self, now: float) -> list[str]:
         """`billing` points: the current period, and any period that late readings changed."""
-        self._flush()
-        return [point.line() for bill in self._bills.values() for point in bill.points(now)]
+        with self._lock:
+            self._flush()
+            return [point.line() for bill in self._bills.values() for point in bill.points(now)]

@@ -1,27 +1,24 @@
 """The bridge's shell: MQTT in, InfluxDB out, and a message acknowledged only once it is stored.
 
-Three stages in threads: paho's network thread queues each message (and sends the PUBACKs of
-stored ones); the main thread batches and costs them (ReadingProcessor); the store thread writes
-each batch, retrying until InfluxDB accepts (write_concurrency requests at once), and only then
-releases its PUBACKs. Unacknowledged messages stay the broker's responsibility, so a crash or
-an InfluxDB outage loses nothing: the broker redelivers, and rewriting a reading stores it
-once (same series, same timestamp).
+Three stages in threads: the MQTT network thread queues the messages of each socket read (and
+sends PUBACKs); the main thread batches and costs them (ReadingProcessor); write_concurrency
+store threads each write a batch, retrying until InfluxDB accepts it, and only then queue its
+PUBACKs, as one write. A fourth thread reports health. Unacknowledged messages stay the broker's
+responsibility, so a crash or an InfluxDB outage loses nothing: the broker redelivers, and
+rewriting a reading stores it once (same series, same timestamp).
 """
 
 from __future__ import annotations
 
-import collections
 import logging
+import operator
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
-import paho.mqtt.client as mqtt
-
-from kilowatch.bridge.buffered import BufferedReadClient
+from kilowatch.bridge.batch_client import BatchClient, Publish
 from kilowatch.bridge.health import BridgeHealth, Window
 from kilowatch.bridge.process import ENERGY, Message, Prepared, ReadingProcessor
 from kilowatch.bridge.running import RunningBills
@@ -32,16 +29,29 @@ from kilowatch.influx.writer import InfluxWriteError, InfluxWriter
 
 logger = logging.getLogger(__name__)
 
-ACK_IDLE_S = 0.01  # with no message arriving to carry them, stored messages wait this long for acks
+IDLE_S = 0.2  # how often an idle bridge still checks for stop, health and log
+QUIET_S = 0.002  # no message for this long: the batch has all it will get soon
+BATCH_MAX_BYTES = 4_000_000  # of payloads: about 60,000 readings in arrays, 50 MB of lines
 
 
-class Delivery(NamedTuple):
-    """A received message and what is needed to acknowledge it on the connection it came on."""
+_PAYLOAD = operator.attrgetter("payload")
 
-    message: Message
-    mid: int
-    qos: int
+
+class Received(NamedTuple):
+    """The messages of one socket read, and the connection they came on."""
+
+    publishes: list[Publish]
     connection: int
+    at: float  # Unix seconds
+
+
+class Batch(NamedTuple):
+    """Messages costed and ready to store, and the reads they came in (to acknowledge them)."""
+
+    reads: list[Received]
+    messages: list[Message]
+    prepared: Prepared
+    started: float  # time.monotonic() when costing finished
 
 
 class Bridge:
@@ -60,17 +70,15 @@ class Bridge:
         self._writer = writer
         self._running = running
         self._clock = clock
-        # A SimpleQueue (C, lock-free for this use) costs a fraction of a Queue per message.
-        self._pending: queue.SimpleQueue[tuple[mqtt.MQTTMessage, int, float]] = queue.SimpleQueue()
+        self._pending: queue.SimpleQueue[Received] = queue.SimpleQueue()
+        self._leftover: Received | None = None  # the part of a read that overflowed a batch
+        self._received = 0  # messages queued: written by the network thread only
+        self._taken = 0  # messages taken into batches: written by the main thread only
         self._max_pending = settings.max_pending_messages
         # At most one costed batch waits while another is written: memory stays bounded.
-        self._prepared: queue.Queue[tuple[list[Delivery], Prepared, float] | None] = queue.Queue(
-            maxsize=1
-        )
-        self._acks: collections.deque[Delivery] = collections.deque()  # stored, not yet acked
-        self._ack_lock = threading.Lock()
-        self._write_pool = ThreadPoolExecutor(settings.write_concurrency, "bridge-write")
+        self._prepared: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self._stopping = threading.Event()
+        self._disconnected = threading.Event()
         self._connection = 0  # bumped on every (re)connect: old message ids mean nothing after
         self.health = BridgeHealth(settings.mqtt_client_id)
         self._client = mqtt_client(
@@ -79,15 +87,15 @@ class Bridge:
             persistent=True,
             ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
             manual_ack=True,
-            client_class=BufferedReadClient,
+            client_class=BatchClient,
         )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
+        self._client.on_publishes = self._on_publishes
 
     # MQTT thread
 
-    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
+    def _on_connect(self, client: BatchClient, _userdata, _flags, reason_code, _props) -> None:
         if reason_code.is_failure:
             logger.error("broker %s refused the connection: %s", self._settings.mqtt, reason_code)
             return
@@ -97,76 +105,69 @@ class Bridge:
         logger.info("connected to %s, subscribed to %s", self._settings.mqtt, ", ".join(topics))
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
+        self._disconnected.set()
         if not self._stopping.is_set():
             logger.warning("lost the broker (%s); reconnecting", reason_code)
 
-    def _flush_acks(self, *, wait: bool) -> None:
-        """Send the PUBACKs of stored messages, in order, on the connection they came on.
-
-        Called from the network thread on every message (cheap, and no cross-thread wake-up
-        per PUBACK) and from the store thread when it is idle, so the last acks always go out.
-        """
-        if not self._ack_lock.acquire(blocking=wait):
-            return
-        try:
-            while self._acks:
-                delivery = self._acks.popleft()
-                if delivery.connection == self._connection:
-                    self._client.ack(delivery.mid, delivery.qos)
-        finally:
-            self._ack_lock.release()
-
-    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
+    def _on_publishes(self, _client: BatchClient, publishes: list[Publish]) -> None:
         # Kept minimal: this thread's time per message sets the bridge's ceiling.
-        self.health.messages_received_total += 1  # written by this thread only
-        if self._acks:
-            self._flush_acks(wait=False)
-        while self._pending.qsize() >= self._max_pending and not self._stopping.is_set():
-            # Full: paho stops reading the socket and the broker holds the rest.
+        self.health.messages_received_total += len(publishes)  # written by this thread only
+        while self.queue_depth >= self._max_pending and not self._stopping.is_set():
+            # Full: the socket is not read and the broker holds the rest.
             self._stopping.wait(0.01)
-        self._pending.put((msg, self._connection, self._clock()))
+        self._received += len(publishes)
+        self._pending.put(Received(publishes, self._connection, self._clock()))
 
     # Main thread: batch and cost
 
     def run(self) -> None:
         """Connect and process until stop() is called.
 
-        Two stages overlap: this thread costs batch n+1 while the store thread writes batch n,
-        so the broker keeps sending (batches are smaller than its in-flight window).
+        The stages overlap: this thread costs batch n+2 while the store threads write batches
+        n and n+1, so the broker keeps sending (batches are smaller than its in-flight window).
         """
         target = self._settings.mqtt
         self._client.connect_async(target.host, target.port, keepalive=30)
         self._client.loop_start()
-        store = threading.Thread(target=self._store_loop, name="bridge-store", daemon=True)
-        store.start()
+        stores = [
+            threading.Thread(target=self._store_loop, name=f"bridge-store-{n}", daemon=True)
+            for n in range(self._settings.write_concurrency)
+        ]
+        reporter = threading.Thread(target=self._report_loop, name="bridge-health", daemon=True)
+        for thread in [*stores, reporter]:
+            thread.start()
         try:
             while not self._stopping.is_set():
-                batch = self._collect()
-                if batch:
-                    prepared = self._processor.prepare([d.message for d in batch], self._clock())
-                    self._prepared.put((batch, prepared, time.monotonic()))
+                reads = self._collect()
+                if reads:
+                    messages = [
+                        Message(p.topic, p.payload, read.at)
+                        for read in reads
+                        for p in read.publishes
+                    ]
+                    prepared = self._processor.prepare(messages, self._clock())
+                    self._prepared.put(Batch(reads, messages, prepared, time.monotonic()))
         finally:
-            self._prepared.put(None)
-            store.join()
+            for _ in stores:
+                self._prepared.put(None)
+            for thread in [*stores, reporter]:
+                thread.join()
+            self._disconnected.clear()
             self._client.disconnect()
+            self._disconnected.wait(5)  # the last PUBACKs go out before the DISCONNECT
             self._client.loop_stop()
-            self._write_pool.shutdown()
             self._writer.close()
 
     def _store_loop(self) -> None:
-        """Write, acknowledge and report health until run() sends None."""
+        """Write and acknowledge batches until run() sends None."""
+        while (batch := self._prepared.get()) is not None:
+            self._store(batch)
+
+    def _report_loop(self) -> None:
+        """The health point every health_interval, and a log line every log_interval."""
         next_health = next_log = self._clock()
         minute = Window()
-        while True:
-            try:
-                item = self._prepared.get(timeout=ACK_IDLE_S)
-            except queue.Empty:
-                item = ()
-                self._flush_acks(wait=True)
-            if item is None:
-                return
-            if item:
-                self._store(*item)
+        while not self._stopping.is_set():
             now = self._clock()
             if now >= next_health:
                 minute.add(self._report_health(now))
@@ -177,6 +178,7 @@ class Bridge:
                 )
                 minute = Window()
                 next_log = now + self._settings.log_interval_s
+            self._stopping.wait(max(0.0, min(next_health, next_log) - self._clock()))
 
     def stop(self) -> None:
         """Finish the batch in hand, then disconnect; what is not stored stays with the broker."""
@@ -184,51 +186,84 @@ class Bridge:
 
     @property
     def queue_depth(self) -> int:
-        return self._pending.qsize()
+        """Messages received and not yet taken into a batch."""
+        return self._received - self._taken
 
-    def _collect(self) -> list[Delivery]:
-        """Up to batch_max_messages deliveries, once one has come and flush_interval has passed.
+    def _collect(self) -> list[Received]:
+        """Reads holding up to batch_max_messages, once one has come and the batch has filled.
 
-        It sleeps through the interval instead of waiting on the queue: a thread woken by each
-        message takes the GIL from the MQTT thread thousands of times a second.
+        It sleeps instead of waiting on the queue: a thread woken by each read would take the
+        GIL from the network thread many times a second.
         """
-        try:
-            received = [self._pending.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        limit = self._settings.batch_max_messages
-        if self._pending.qsize() < limit - 1:
-            time.sleep(self._settings.flush_interval_ms / 1000)
-        size = len(received[0][0].payload)
-        while len(received) < limit and size < 8_000_000:
+        first, self._leftover = self._leftover, None
+        if first is None:
             try:
-                item = self._pending.get_nowait()
+                first = self._pending.get(timeout=IDLE_S)
+            except queue.Empty:
+                return []
+        limit = self._settings.batch_max_messages
+        self._wait_for_more(limit)
+        reads, count = [first], len(first.publishes)
+        size = _payload_bytes(first)
+        while count < limit and size < BATCH_MAX_BYTES:
+            try:
+                read = self._pending.get_nowait()
             except queue.Empty:
                 break
-            received.append(item)
-            size += len(item[0].payload)
-        return [
-            Delivery(Message(msg.topic, msg.payload, at), msg.mid, msg.qos, connection)
-            for msg, connection, at in received
-        ]
+            room = limit - count
+            if len(read.publishes) > room:  # the rest starts the next batch
+                self._leftover = read._replace(publishes=read.publishes[room:])
+                read = read._replace(publishes=read.publishes[:room])
+            reads.append(read)
+            count += len(read.publishes)
+            size += _payload_bytes(read)
+        if count > limit:  # a leftover or a single read larger than a batch
+            self._leftover = first._replace(publishes=first.publishes[limit:])
+            reads = [first._replace(publishes=first.publishes[:limit])]
+            count = limit
+        self._taken += count
+        return reads
 
-    def _store(self, batch: list[Delivery], prepared: Prepared, started: float) -> None:
-        refused = self._write_batch(batch, prepared)
+    def _wait_for_more(self, limit: int) -> None:
+        """Let a batch fill for up to flush_interval, but not while nothing arrives.
+
+        Messages stop coming when the broker's in-flight window is full of messages waiting
+        for their PUBACKs, and only storing this batch brings those: waiting would be idle time.
+        """
+        deadline = time.monotonic() + self._settings.flush_interval_ms / 1000
+        seen = self._received
+        while self.queue_depth < limit and time.monotonic() < deadline:
+            time.sleep(QUIET_S)
+            if self._received == seen:
+                return
+            seen = self._received
+
+    def _store(self, batch: Batch) -> None:
+        refused = self._write_batch(batch.messages, batch.prepared)
         if refused is None:
             return  # stopped while InfluxDB was down: nothing acknowledged, the broker redelivers
-        self._acks.extend(batch)  # sent by the network thread, or by _store_loop when idle
+        self._acknowledge(batch.reads)
         if self._running is not None:
-            self._running.count(prepared.accepted)
+            self._running.count(batch.prepared.accepted)
         now = self._clock()
+        prepared = batch.prepared
         self.health.stored(
             readings=prepared.readings - refused,
             rejected=prepared.rejected + refused,
-            seconds=time.monotonic() - started,
-            lag_s=now - min(d.message.received_at for d in batch),
+            seconds=time.monotonic() - batch.started,
+            lag_s=now - min(read.at for read in batch.reads),
             newest_ts=prepared.newest_ts,
         )
 
-    def _write_batch(self, batch: list[Delivery], prepared: Prepared) -> int | None:
+    def _acknowledge(self, reads: list[Received]) -> None:
+        """PUBACK the stored messages that came on this connection (after a reconnect, the
+        broker redelivers the others, and their old message ids mean nothing)."""
+        current = self._connection
+        self._client.ack_many(
+            [p.mid for r in reads if r.connection == current for p in r.publishes if p.qos == 1]
+        )
+
+    def _write_batch(self, messages: list[Message], prepared: Prepared) -> int | None:
         """Store every message's lines; the readings InfluxDB refused, None if stopped first."""
         lines = [line for per_message in prepared.lines for line in per_message]
         try:
@@ -236,13 +271,13 @@ class Bridge:
         except InfluxWriteError as err:
             logger.warning("InfluxDB refused a batch (%s); writing its messages one by one", err)
         refused = 0
-        for delivery, message_lines in zip(batch, prepared.lines, strict=True):
+        for message, message_lines in zip(messages, prepared.lines, strict=True):
             try:
                 if not self._write_until_stored(message_lines):
                     return None
             except InfluxWriteError as err:
                 refused += sum(1 for line in message_lines if line.startswith(ENERGY + ","))
-                if not self._set_aside(delivery.message, str(err)):
+                if not self._set_aside(message, str(err)):
                     return None
         return refused
 
@@ -263,17 +298,15 @@ class Bridge:
             return True
 
     def _write_until_stored(self, lines: list[str]) -> bool:
-        """Write in chunks of batch_size lines, write_concurrency at a time, until all are stored.
+        """Write in chunks of batch_size lines until all are stored.
 
         True once every line is stored; False if the bridge was stopped before that;
         InfluxWriteError when InfluxDB refuses for good (a bad point, a missing bucket).
         """
         size = self._settings.batch_size
-        chunks = [lines[start : start + size] for start in range(0, len(lines), size)]
-        if len(chunks) <= 1:
-            return all(self._write_chunk(chunk) for chunk in chunks)
-        # Concurrent writes use InfluxDB's cores while a request is parsed (about +40 % here).
-        return all(list(self._write_pool.map(self._write_chunk, chunks)))
+        return all(
+            self._write_chunk(lines[start : start + size]) for start in range(0, len(lines), size)
+        )
 
     def _write_chunk(self, chunk: list[str]) -> bool:
         """One write, retried with exponential backoff while the failure is temporary."""
@@ -305,4 +338,10 @@ class Bridge:
             self._writer.write(lines)
         except InfluxWriteError as err:
             logger.warning("could not write the health and billing points: %s", err)
+            self.health.give_back(window)  # its counts (retries, above all) go in the next point
+            return Window()
         return window
+
+
+def _payload_bytes(read: Received) -> int:
+    return sum(map(len, map(_PAYLOAD, read.publishes)))

@@ -32,14 +32,14 @@ class BridgeSettings(KilowatchSettings):
     influx_bucket: str = Field("kilowatch", description="bucket (2.x) or database (1.x)")
     influx_version: Literal["auto", "1", "2"] = Field("auto", description="detected from /ping")
     batch_size: int = Field(5000, ge=1, le=100_000, description="lines per InfluxDB write")
-    write_concurrency: int = Field(2, ge=1, le=16, description="InfluxDB writes at once")
+    write_concurrency: int = Field(2, ge=1, le=16, description="batches written at once")
     batch_max_messages: int = Field(
-        400,
+        1000,
         ge=1,
         le=100_000,
         description="messages per batch; keep under the broker's in-flight window",
     )
-    flush_interval_ms: int = Field(50, ge=0, le=10_000, description="wait for more before a write")
+    flush_interval_ms: int = Field(50, ge=0, le=10_000, description="longest wait to fill a batch")
     max_pending_messages: int = Field(20_000, ge=1, description="received, not yet stored")
     retry_initial_s: float = Field(0.5, gt=0, description="first wait after a failed write")
     retry_max_s: float = Field(30.0, gt=0, description="longest wait between write attempts")

@@ -29,3 +29,18 @@ def test_summary_line_gives_rates_and_totals() -> None:
     text = health.summary(health.take_window(), period_s=60, queue_depth=0)
     assert text.startswith("stored 600 readings (10/s), rejected 1, retries 0, max lag 0.3 s")
     assert text.endswith("totals: 600 stored, 1 rejected")
+
+
+def test_a_window_given_back_is_reported_with_the_next() -> None:
+    health = BridgeHealth("b")
+    health.messages_received_total += 5
+    health.stored(readings=40, rejected=1, seconds=0.2, lag_s=2.0, newest_ts=None)
+    health.retried()
+    unwritten = health.take_window()  # InfluxDB was down: its point could not be written
+    health.give_back(unwritten)
+    health.messages_received_total += 2
+    health.stored(readings=10, rejected=0, seconds=0.1, lag_s=0.5, newest_ts=None)
+    window = health.take_window()
+    assert (window.messages_received, window.readings_written, window.retries) == (7, 50, 1)
+    assert (window.rejected, window.batches, window.lag_s) == (1, 2, 2.0)
+    assert (health.totals.readings_written, health.totals.retries) == (50, 1)

@@ -47,7 +47,7 @@ def test_test_brokers_run_the_shipped_queue_limits(mosquitto: Mosquitto) -> None
     config = mosquitto.config_path.read_text()
     assert no_loss_queue_settings() in config
     assert "max_queued_messages" in no_loss_queue_settings()
-    assert "max_inflight_messages 1000" in no_loss_queue_settings()
+    assert "max_inflight_messages 10000" in no_loss_queue_settings()
 
 
 def test_burst_reaches_a_connected_persistent_subscriber(
