@@ -97,6 +97,8 @@ class RunningBill:
         self._sums: dict[tuple[str, str], _Sums] = {}  # (meter, period label)
         self._periods: dict[str, BillingPeriod] = {}
         self._dirty: set[str] = set()
+        self._kept_from: int | None = None  # readings before this ts were pruned...
+        self._late = False  # ...unless one came since
 
     def add(
         self,
@@ -129,13 +131,24 @@ class RunningBill:
         )
         if not len(ts_list) == len(lengths) == len(energies) == len(kvarhs):
             raise BillingError("ts_end, interval_s, energy_kwh and reactive_kvarh differ in length")
+        if not ts_list:
+            return
+        if self._kept_from is not None and min(ts_list) <= self._kept_from:
+            self._late = True
         # The last of a repeated ts wins, as in InfluxDB.
         rows = zip(lengths, energies, kvarhs, strict=True)
         batch: dict[int, Stored] = dict(zip(ts_list, rows, strict=True))
         seen = self._seen.setdefault(meter, {})
-        if seen.keys().isdisjoint(batch):  # the usual case, all new: no reading-by-reading loop
+        if len(batch) == len(ts_list) and seen.keys().isdisjoint(batch):
+            # The usual case, all new and none repeated: no reading-by-reading loop.
             seen.update(batch)
-            self._apply(meter, list(batch.items()), 1)
+            self._apply_arrays(
+                meter,
+                np.array(ts_list, dtype=np.int64),
+                np.array(lengths, dtype=np.int64),
+                np.array(energies),
+                np.array(kvarhs),
+            )
             return
         added: list[tuple[int, Stored]] = []
         removed: list[tuple[int, Stored]] = []
@@ -157,6 +170,18 @@ class RunningBill:
         length = np.array([r[1][0] for r in rows], dtype=np.int64)
         kwh = np.array([r[1][1] for r in rows]) * sign
         kvarh = np.array([r[1][2] for r in rows]) * sign
+        self._apply_arrays(meter, ts, length, kwh, kvarh, sign)
+
+    def _apply_arrays(
+        self,
+        meter: str,
+        ts: np.ndarray,
+        length: np.ndarray,
+        kwh: np.ndarray,
+        kvarh: np.ndarray,
+        sign: int = 1,
+    ) -> None:
+        """Add (sign 1) or take away (sign -1, values already negated) readings' usage."""
         if length.min() < 1:
             raise BillingError(f"interval_s must be >= 1 second, got {int(length.min())}")
         periods = periods_between(
@@ -261,6 +286,9 @@ class RunningBill:
     def _prune(self, current: BillingPeriod) -> None:
         """Forget periods older than the ratchets need (and their readings)."""
         oldest = shifted(current, -self._keep, self.plant.zone, self._read_day)
+        if oldest.start_ts == self._kept_from and not self._late:
+            return  # nothing older has come since the last pruning: no need to look
+        self._kept_from, self._late = oldest.start_ts, False
         for key in [k for k in self._sums if self._periods[k[1]].start_ts < oldest.start_ts]:
             del self._sums[key]
         for label in [lb for lb, p in self._periods.items() if p.start_ts < oldest.start_ts]:

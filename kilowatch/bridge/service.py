@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 IDLE_S = 0.2  # how often an idle bridge still checks for stop, health and log
 QUIET_S = 0.002  # no message for this long: the batch has all it will get soon
-BATCH_MAX_BYTES = 4_000_000  # of payloads: about 60,000 readings in arrays, 50 MB of lines
+BATCH_MAX_BYTES = 1_000_000  # of payloads (~15,000 readings in arrays): batches overlap
 
 
 _PAYLOAD = operator.attrgetter("payload")

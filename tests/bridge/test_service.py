@@ -1,0 +1,70 @@
+"""How the bridge cuts what the network thread hands over into batches: every message exactly
+once, in order, and no batch over its limits."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kilowatch.bridge.batch_client import Publish
+from kilowatch.bridge.process import ReadingProcessor
+from kilowatch.bridge.service import BATCH_MAX_BYTES, Bridge
+from kilowatch.bridge.settings import BridgeSettings
+from kilowatch.config import load_config
+from kilowatch.influx.writer import InfluxTarget, InfluxV1Writer
+
+PLANT_FILE = Path(__file__).parents[2] / "config" / "kilowatch.example.yaml"
+
+
+@functools.cache
+def processor() -> ReadingProcessor:
+    return ReadingProcessor(load_config(PLANT_FILE))
+
+
+def bridge(limit: int) -> Bridge:
+    """A bridge that is never started: only its batching is exercised."""
+    return Bridge(
+        BridgeSettings.load(config=PLANT_FILE, batch_max_messages=limit, flush_interval_ms=0),
+        processor(),
+        InfluxV1Writer(InfluxTarget("http://127.0.0.1:9", "unused")),
+    )
+
+
+def publishes(count: int, first: int, size: int = 10) -> list[Publish]:
+    return [Publish("kilowatch/sea/m/readings", b"x" * size, first + i, 1) for i in range(count)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 50), st.lists(st.integers(1, 120), min_size=1, max_size=12))
+def test_every_message_is_batched_once_in_order_within_the_limit(
+    limit: int, read_sizes: list[int]
+) -> None:
+    subject = bridge(limit)
+    mid = 0
+    for size in read_sizes:  # what the network thread does for each socket read
+        subject._on_publishes(None, publishes(size, mid))  # type: ignore[arg-type]
+        mid += size
+    batched: list[int] = []
+    while subject.queue_depth:
+        reads = subject._collect()
+        in_batch = [p.mid for read in reads for p in read.publishes]
+        assert 0 < len(in_batch) <= limit
+        batched += in_batch
+    assert batched == list(range(mid))
+    assert subject._leftover is None
+
+
+def test_a_batch_stops_at_its_payload_bytes() -> None:
+    subject = bridge(10_000)
+    size = BATCH_MAX_BYTES // 10
+    for first in range(0, 40, 2):
+        subject._on_publishes(None, publishes(2, first, size))  # type: ignore[arg-type]
+    reads = subject._collect()
+    assert sum(len(p.payload) for read in reads for p in read.publishes) == pytest.approx(
+        BATCH_MAX_BYTES, rel=0.25
+    )
+    assert subject.queue_depth == 40 - sum(len(read.publishes) for read in reads)
