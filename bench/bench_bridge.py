@@ -203,7 +203,8 @@ def run_bridge(broker: Mosquitto, influx: InfluxDB1, client_id: str, expected: i
         "KILOWATCH_INFLUX_URL": influx.url,
         "KILOWATCH_INFLUX_BUCKET": database,
         "KILOWATCH_LOG_INTERVAL_S": "3600",
-        "KILOWATCH_HEALTH_INTERVAL_S": "0.2",
+        "KILOWATCH_HEALTH_INTERVAL_S": "0.2",  # how the bench sees the last reading stored
+        "KILOWATCH_BILLING_INTERVAL_S": "10",  # the default: running bills as in production
     }
     with BackgroundProcess(kilowatch_argv("bridge"), env=env) as bridge:
         bridge.wait_for_log("subscribed to")

@@ -164,14 +164,18 @@ class Bridge:
             self._store(batch)
 
     def _report_loop(self) -> None:
-        """The health point every health_interval, and a log line every log_interval."""
-        next_health = next_log = self._clock()
+        """The health point every health_interval (with plant_info and billing points every
+        billing_interval), and a log line every log_interval."""
+        next_health = next_billing = next_log = self._clock()
         minute = Window()
         while not self._stopping.is_set():
             now = self._clock()
             if now >= next_health:
-                minute.add(self._report_health(now))
+                billing = now >= next_billing
+                minute.add(self._report_health(now, billing=billing))
                 next_health = now + self._settings.health_interval_s
+                if billing:
+                    next_billing = now + self._settings.billing_interval_s
             if now >= next_log:
                 logger.info(
                     self.health.summary(minute, self._settings.log_interval_s, self.queue_depth)
@@ -327,13 +331,15 @@ class Bridge:
                     delay * self._settings.retry_exponential_base, self._settings.retry_max_s
                 )
 
-    def _report_health(self, now: float) -> Window:
-        """The health point, each plant's info and running bill; InfluxDB down: next time."""
+    def _report_health(self, now: float, *, billing: bool) -> Window:
+        """The health point, and each plant's info and running bill if billing; InfluxDB down:
+        next time."""
         window = self.health.take_window()
         lines = [self.health.point(window, now, self.queue_depth)]
-        lines += self._processor.plant_info_lines(now)
-        if self._running is not None:
-            lines += self._running.lines(now)
+        if billing:
+            lines += self._processor.plant_info_lines(now)
+            if self._running is not None:
+                lines += self._running.lines(now)
         try:
             self._writer.write(lines)
         except InfluxWriteError as err:

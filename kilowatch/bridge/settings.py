@@ -45,6 +45,9 @@ class BridgeSettings(KilowatchSettings):
     retry_max_s: float = Field(30.0, gt=0, description="longest wait between write attempts")
     retry_exponential_base: float = Field(2.0, ge=1, description="wait growth per failure")
     health_interval_s: float = Field(10.0, gt=0, description="health point period")
+    billing_interval_s: float = Field(
+        10.0, gt=0, description="plant_info and billing points period (at health points)"
+    )
     log_interval_s: float = Field(60.0, gt=0, description="health log line period")
 
     @field_validator("mqtt_url")

@@ -1,5 +1,5 @@
-"""How the bridge cuts what the network thread hands over into batches: every message exactly
-once, in order, and no batch over its limits."""
+"""The bridge's shell: how it cuts what the network thread hands over into batches (every
+message exactly once, in order, no batch over its limits) and when it reports."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from kilowatch.bridge.service import BATCH_MAX_BYTES, Bridge
 from kilowatch.bridge.settings import BridgeSettings
 from kilowatch.config import load_config
 from kilowatch.influx.writer import InfluxTarget, InfluxV1Writer
+from tests.bridge.conftest import StartBridge, wait_for
+from tests.services import InfluxDB1, Mosquitto
 
 PLANT_FILE = Path(__file__).parents[2] / "config" / "kilowatch.example.yaml"
 
@@ -68,3 +70,21 @@ def test_a_batch_stops_at_its_payload_bytes() -> None:
         BATCH_MAX_BYTES, rel=0.25
     )
     assert subject.queue_depth == 40 - sum(len(read.publishes) for read in reads)
+
+
+@pytest.mark.integration
+def test_billing_points_keep_their_own_interval(
+    mosquitto: Mosquitto, influxdb: InfluxDB1, influx_db_name: str, start_bridge: StartBridge
+) -> None:
+    plants = len(load_config(PLANT_FILE).plants)
+    start_bridge(
+        mosquitto, influxdb, influx_db_name, extra_env={"KILOWATCH_BILLING_INTERVAL_S": "3600"}
+    )
+
+    def health_points() -> int:
+        rows = influxdb.query('SELECT count("queue_depth") FROM kilowatch_bridge', influx_db_name)
+        return int(rows[0]["count"]) if rows else 0
+
+    wait_for("three health points", lambda: min(health_points(), 3), 3, timeout_s=30)
+    rows = influxdb.query('SELECT count("rate_now") FROM plant_info', influx_db_name)
+    assert rows[0]["count"] == plants  # the first report's only: the next is an hour away
