@@ -51,6 +51,7 @@ class BatchClient(mqtt.Client):
 
     _rbuf = b""
     _rpos = 0
+    _may_read = True  # one socket read per loop_read: PUBACKs and keepalive get their turn
     on_publishes: OnPublishes | None = None
 
     def __init__(self, *args, **kwargs) -> None:
@@ -74,6 +75,11 @@ class BatchClient(mqtt.Client):
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rpos >= len(self._rbuf):
+            if not self._may_read:
+                # paho keeps a packet cut here for the next loop_read; select() still sees the
+                # unread bytes.
+                raise BlockingIOError
+            self._may_read = False
             data = super()._sock_recv(max(bufsize, CHUNK_BYTES))  # may raise, as paho expects
             if len(data) <= bufsize:
                 return data
@@ -91,6 +97,7 @@ class BatchClient(mqtt.Client):
         # paho reads the first packet (which fills the buffer); the publishes after it are
         # decoded here in bulk; anything else goes back to paho, one packet at a time.
         # Packets already in the buffer must be handled now: select() will not report them.
+        self._may_read = True
         rc = super().loop_read(max_packets)
         while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf):
             if self._in_packet["command"] == 0 and self._protocol != mqtt.MQTTv5:

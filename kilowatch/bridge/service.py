@@ -79,7 +79,11 @@ class Bridge:
         self._prepared: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self._stopping = threading.Event()
         self._disconnected = threading.Event()
-        self._connection = 0  # bumped on every (re)connect: old message ids mean nothing after
+        # Bumped when a connection starts and when it ends, under _ack_lock: the message ids of
+        # one connection mean nothing on the next, and PUBACKs must never precede a CONNECT.
+        self._connection = 0
+        self._ack_lock = threading.Lock()
+        self._failure: BaseException | None = None  # what stopped a store thread
         self.health = BridgeHealth(settings.mqtt_client_id)
         self._client = mqtt_client(
             settings.mqtt,
@@ -99,12 +103,16 @@ class Bridge:
         if reason_code.is_failure:
             logger.error("broker %s refused the connection: %s", self._settings.mqtt, reason_code)
             return
-        self._connection += 1
+        with self._ack_lock:
+            self._connection += 1
         topics = self._settings.subscriptions
         client.subscribe([(topic, 1) for topic in topics])
         logger.info("connected to %s, subscribed to %s", self._settings.mqtt, ", ".join(topics))
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
+        # paho calls this before it reconnects and drops what was queued for the old socket.
+        with self._ack_lock:
+            self._connection += 1
         self._disconnected.set()
         if not self._stopping.is_set():
             logger.warning("lost the broker (%s); reconnecting", reason_code)
@@ -148,6 +156,7 @@ class Bridge:
                     prepared = self._processor.prepare(messages, self._clock())
                     self._prepared.put(Batch(reads, messages, prepared, time.monotonic()))
         finally:
+            self._stopping.set()  # also when costing failed: the other threads end too
             for _ in stores:
                 self._prepared.put(None)
             for thread in [*stores, reporter]:
@@ -157,11 +166,24 @@ class Bridge:
             self._disconnected.wait(5)  # the last PUBACKs go out before the DISCONNECT
             self._client.loop_stop()
             self._writer.close()
+        if self._failure is not None:
+            raise RuntimeError("a store thread failed; see the log above") from self._failure
 
     def _store_loop(self) -> None:
-        """Write and acknowledge batches until run() sends None."""
+        """Write and acknowledge batches until run() sends None.
+
+        An unexpected error stops the bridge (unacknowledged, the batch stays with the broker);
+        the thread then only empties the queue, so that run() never waits for it.
+        """
         while (batch := self._prepared.get()) is not None:
-            self._store(batch)
+            if self._failure is not None:
+                continue
+            try:
+                self._store(batch)
+            except Exception as err:
+                logger.exception("storing a batch failed; stopping the bridge")
+                self._failure = err
+                self._stopping.set()
 
     def _report_loop(self) -> None:
         """The health point every health_interval (with plant_info and billing points every
@@ -172,7 +194,10 @@ class Bridge:
             now = self._clock()
             if now >= next_health:
                 billing = now >= next_billing
-                minute.add(self._report_health(now, billing=billing))
+                try:
+                    minute.add(self._report_health(now, billing=billing))
+                except Exception:  # a reporting bug must not stop the storing
+                    logger.exception("reporting health failed")
                 next_health = now + self._settings.health_interval_s
                 if billing:
                     next_billing = now + self._settings.billing_interval_s
@@ -262,10 +287,11 @@ class Bridge:
     def _acknowledge(self, reads: list[Received]) -> None:
         """PUBACK the stored messages that came on this connection (after a reconnect, the
         broker redelivers the others, and their old message ids mean nothing)."""
-        current = self._connection
-        self._client.ack_many(
-            [p.mid for r in reads if r.connection == current for p in r.publishes if p.qos == 1]
-        )
+        with self._ack_lock:
+            current = self._connection
+            self._client.ack_many(
+                [p.mid for r in reads if r.connection == current for p in r.publishes if p.qos == 1]
+            )
 
     def _write_batch(self, messages: list[Message], prepared: Prepared) -> int | None:
         """Store every message's lines; the readings InfluxDB refused, None if stopped first."""

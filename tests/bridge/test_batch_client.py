@@ -34,7 +34,8 @@ _publishes = st.lists(
     st.builds(
         Publish,
         topic=st.text(min_size=1, max_size=40),
-        payload=st.binary(max_size=300),
+        # Up to 3 bytes of remaining length: 20,000 bytes needs them.
+        payload=st.binary(max_size=300) | st.integers(100, 20_000).map(lambda n: b"p" * n),
         mid=st.integers(1, 65535),
         qos=st.integers(0, 1),
     ),
@@ -42,9 +43,9 @@ _publishes = st.lists(
 )
 
 
-@given(_publishes, st.integers(0, 10_000), st.binary(max_size=5))
+@given(_publishes, st.integers(0, 200_000))
 def test_decodes_every_whole_publish_and_leaves_a_cut_one_to_paho(
-    publishes: list[Publish], cut: int, tail: bytes
+    publishes: list[Publish], cut: int
 ) -> None:
     packets = [publish_packet(p.topic, p.payload, p.qos, p.mid if p.qos else 0) for p in publishes]
     data = b"".join(packets)
@@ -66,17 +67,27 @@ def test_decodes_every_whole_publish_and_leaves_a_cut_one_to_paho(
     assert client._rpos == ends  # a cut packet is left, from its first byte, for paho
 
 
-def test_leaves_other_packets_and_qos_2_to_paho() -> None:
+@pytest.mark.parametrize(
+    "follower",
+    [
+        pytest.param(b"\x90\x03\x00\x01\x01", id="suback"),
+        pytest.param(publish_packet("a/b", b"2", 2, 8), id="qos-2"),
+        pytest.param(b"\x36\x06\x00\x01a\x00\x01z", id="qos-3"),
+        pytest.param(b"\x30\xff\xff\xff\xff\x7f", id="5-byte-length"),
+        pytest.param(b"\x30\x04\x00\x09ab", id="topic-longer-than-packet"),
+        pytest.param(b"\x32\x04\x00\x02ab", id="no-room-for-packet-id"),
+        pytest.param(b"\x30\x01\x00", id="no-topic-length"),
+    ],
+)
+def test_leaves_other_and_malformed_packets_to_paho(follower: bytes) -> None:
     client = BatchClient(mqtt.CallbackAPIVersion.VERSION2)
     got: list[Publish] = []
     client.on_publishes = lambda _c, batch: got.extend(batch)
     first = publish_packet("a/b", b"1", 1, 7)
-    for follower in (b"\x90\x03\x00\x01\x01", publish_packet("a/b", b"2", 2, 8)):  # SUBACK, QoS 2
-        got.clear()
-        client._rbuf, client._rpos = first + follower, 0
-        client._take_publishes()
-        assert got == [Publish("a/b", b"1", 7, 1)]
-        assert client._rpos == len(first)
+    client._rbuf, client._rpos = first + follower, 0
+    client._take_publishes()
+    assert got == [Publish("a/b", b"1", 7, 1)]
+    assert client._rpos == len(first)
 
 
 batch_sizes: list[int] = []  # of the last receive(), call by call

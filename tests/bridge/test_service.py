@@ -4,6 +4,8 @@ message exactly once, in order, no batch over its limits) and when it reports.""
 from __future__ import annotations
 
 import functools
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -11,13 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kilowatch.bridge.batch_client import Publish
-from kilowatch.bridge.process import ReadingProcessor
-from kilowatch.bridge.service import BATCH_MAX_BYTES, Bridge
+from kilowatch.bridge.process import Message, Prepared, ReadingProcessor
+from kilowatch.bridge.service import BATCH_MAX_BYTES, Bridge, Received
 from kilowatch.bridge.settings import BridgeSettings
 from kilowatch.config import load_config
 from kilowatch.influx.writer import InfluxTarget, InfluxV1Writer
 from tests.bridge.conftest import StartBridge, wait_for
-from tests.services import InfluxDB1, Mosquitto
+from tests.services import InfluxDB1, Mosquitto, publish_lines
 
 PLANT_FILE = Path(__file__).parents[2] / "config" / "kilowatch.example.yaml"
 
@@ -88,3 +90,54 @@ def test_billing_points_keep_their_own_interval(
     wait_for("three health points", lambda: min(health_points(), 3), 3, timeout_s=30)
     rows = influxdb.query('SELECT count("rate_now") FROM plant_info', influx_db_name)
     assert rows[0]["count"] == plants  # the first report's only: the next is an hour away
+
+
+def test_only_messages_of_the_current_connection_are_acknowledged() -> None:
+    subject = bridge(100)
+    subject._connection = 4  # two connections ended since the first read below
+    old, current = publishes(3, 1), [*publishes(2, 10), Publish("t", b"x", 0, 0)]  # + QoS 0
+    subject._acknowledge([Received(old, 2, 0.0), Received(current, 4, 0.0)])
+    queued = [packet["packet"] for packet in subject._client._out_packet]
+    assert queued == [b"\x40\x02\x00\x0a\x40\x02\x00\x0b"]  # PUBACK 10, PUBACK 11, nothing else
+
+
+class FailingProcessor(ReadingProcessor):
+    def prepare(self, messages: Sequence[Message], now: float) -> Prepared:
+        raise ValueError("a bug in costing")
+
+
+class FailingWriter(InfluxV1Writer):
+    def write(self, lines: list[str]) -> None:
+        raise ValueError("a bug in writing")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("broken", ["costing", "writing"])
+def test_an_unexpected_error_stops_the_bridge_instead_of_hanging_it(
+    mosquitto: Mosquitto, broken: str
+) -> None:
+    config = load_config(PLANT_FILE)
+    settings = BridgeSettings.load(
+        config=PLANT_FILE, mqtt_url=mosquitto.url, mqtt_client_id=f"failing-{broken}"
+    )
+    target = InfluxTarget("http://127.0.0.1:9", "unused")
+    subject = Bridge(
+        settings,
+        FailingProcessor(config) if broken == "costing" else ReadingProcessor(config),
+        FailingWriter(target) if broken == "writing" else InfluxV1Writer(target),
+    )
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            subject.run()
+        except BaseException as err:  # the test looks at whatever ended it
+            outcome.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    mosquitto.wait_for_subscription(f"failing-{broken}", "kilowatch/+/+/readings")
+    publish_lines(mosquitto, "kilowatch/sea/m-1/readings", ['{"ts": 1790000000, "energy_kwh": 1}'])
+    thread.join(30)
+    assert not thread.is_alive(), "the bridge hung after the error"
+    assert outcome and "a bug in" in str(outcome[0].__cause__ or outcome[0])
