@@ -10,6 +10,7 @@ rewriting a reading stores it once (same series, same timestamp).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import operator
 import queue
@@ -48,6 +49,7 @@ class Received(NamedTuple):
 class Batch(NamedTuple):
     """Messages costed and ready to store, and the reads they came in (to acknowledge them)."""
 
+    number: int  # batches are numbered in the order their messages arrived
     reads: list[Received]
     messages: list[Message]
     prepared: Prepared
@@ -83,6 +85,8 @@ class Bridge:
         # one connection mean nothing on the next, and PUBACKs must never precede a CONNECT.
         self._connection = 0
         self._ack_lock = threading.Lock()
+        self._stored_reads: dict[int, list[Received]] = {}  # by batch number, until acknowledged
+        self._next_ack = 0  # the batch number whose PUBACKs go out next
         self._failure: BaseException | None = None  # what stopped a store thread
         self.health = BridgeHealth(settings.mqtt_client_id)
         self._client = mqtt_client(
@@ -144,6 +148,7 @@ class Bridge:
         reporter = threading.Thread(target=self._report_loop, name="bridge-health", daemon=True)
         for thread in [*stores, reporter]:
             thread.start()
+        numbers = itertools.count()
         try:
             while not self._stopping.is_set():
                 reads = self._collect()
@@ -154,7 +159,8 @@ class Bridge:
                         for p in read.publishes
                     ]
                     prepared = self._processor.prepare(messages, self._clock())
-                    self._prepared.put(Batch(reads, messages, prepared, time.monotonic()))
+                    batch = Batch(next(numbers), reads, messages, prepared, time.monotonic())
+                    self._prepared.put(batch)
         finally:
             self._stopping.set()  # also when costing failed: the other threads end too
             for _ in stores:
@@ -271,7 +277,7 @@ class Bridge:
         refused = self._write_batch(batch.messages, batch.prepared)
         if refused is None:
             return  # stopped while InfluxDB was down: nothing acknowledged, the broker redelivers
-        self._acknowledge(batch.reads)
+        self._acknowledge(batch.number, batch.reads)
         if self._running is not None:
             self._running.count(batch.prepared.accepted)
         now = self._clock()
@@ -284,14 +290,21 @@ class Bridge:
             newest_ts=prepared.newest_ts,
         )
 
-    def _acknowledge(self, reads: list[Received]) -> None:
+    def _acknowledge(self, number: int, reads: list[Received]) -> None:
         """PUBACK the stored messages that came on this connection (after a reconnect, the
-        broker redelivers the others, and their old message ids mean nothing)."""
+        broker redelivers the others, and their old message ids mean nothing).
+
+        PUBACKs go out in the order the messages came (MQTT 3.1.1, 4.6.0-2), so a batch stored
+        before an earlier one waits for it.
+        """
         with self._ack_lock:
+            self._stored_reads[number] = reads
             current = self._connection
-            self._client.ack_many(
-                [p.mid for r in reads if r.connection == current for p in r.publishes if p.qos == 1]
-            )
+            while (ready := self._stored_reads.pop(self._next_ack, None)) is not None:
+                self._next_ack += 1
+                self._client.ack_many(
+                    [p.mid for r in ready if r.connection == current for p in r.publishes if p.qos]
+                )
 
     def _write_batch(self, messages: list[Message], prepared: Prepared) -> int | None:
         """Store every message's lines; the readings InfluxDB refused, None if stopped first."""

@@ -92,13 +92,30 @@ def test_billing_points_keep_their_own_interval(
     assert rows[0]["count"] == plants  # the first report's only: the next is an hour away
 
 
+def queued_pubacks(subject: Bridge) -> list[int]:
+    """The message ids of the PUBACKs queued on the bridge's (unconnected) client, in order."""
+    data = b"".join(packet["packet"] for packet in subject._client._out_packet)
+    assert data[::4] == b"\x40" * (len(data) // 4)  # PUBACKs, nothing else
+    return [int.from_bytes(data[i + 2 : i + 4], "big") for i in range(0, len(data), 4)]
+
+
 def test_only_messages_of_the_current_connection_are_acknowledged() -> None:
     subject = bridge(100)
     subject._connection = 4  # two connections ended since the first read below
     old, current = publishes(3, 1), [*publishes(2, 10), Publish("t", b"x", 0, 0)]  # + QoS 0
-    subject._acknowledge([Received(old, 2, 0.0), Received(current, 4, 0.0)])
-    queued = [packet["packet"] for packet in subject._client._out_packet]
-    assert queued == [b"\x40\x02\x00\x0a\x40\x02\x00\x0b"]  # PUBACK 10, PUBACK 11, nothing else
+    subject._acknowledge(0, [Received(old, 2, 0.0), Received(current, 4, 0.0)])
+    assert queued_pubacks(subject) == [10, 11]
+
+
+def test_pubacks_go_out_in_the_order_messages_came() -> None:
+    subject = bridge(100)
+    subject._connection = 1
+    batches = [[Received(publishes(2, first), 1, 0.0)] for first in (1, 3, 5)]
+    subject._acknowledge(2, batches[2])  # stored first, by another store thread
+    subject._acknowledge(1, batches[1])
+    assert queued_pubacks(subject) == []  # batch 0 is not stored yet
+    subject._acknowledge(0, batches[0])
+    assert queued_pubacks(subject) == [1, 2, 3, 4, 5, 6]
 
 
 class FailingProcessor(ReadingProcessor):
