@@ -302,9 +302,14 @@ class Bridge:
             current = self._connection
             while (ready := self._stored_reads.pop(self._next_ack, None)) is not None:
                 self._next_ack += 1
-                self._client.ack_many(
-                    [p.mid for r in ready if r.connection == current for p in r.publishes if p.qos]
-                )
+                mids = [
+                    p.mid
+                    for r in ready
+                    if r.connection == current
+                    for p in r.publishes
+                    if p.qos == 1
+                ]
+                self._client.ack_many(mids)
 
     def _write_batch(self, messages: list[Message], prepared: Prepared) -> int | None:
         """Store every message's lines; the readings InfluxDB refused, None if stopped first."""
