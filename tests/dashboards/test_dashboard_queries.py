@@ -87,10 +87,15 @@ class Stack:
         return max((v for row in rows for k, v in row.items() if k.startswith("count")), default=0)
 
 
-def wait_until(describe: str, probe: Any, timeout_s: float = FILL_TIMEOUT_S) -> None:
+def wait_until(
+    describe: str,
+    probe: Any,
+    timeout_s: float = FILL_TIMEOUT_S,
+    explain: Any = lambda: "",
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not probe():
-        assert time.monotonic() < deadline, f"{describe} within {timeout_s} s"
+        assert time.monotonic() < deadline, f"{describe} within {timeout_s} s; {explain()}"
         time.sleep(0.5)
 
 
@@ -131,6 +136,12 @@ def stack(influxdb: InfluxDB1, tmp_path_factory: pytest.TempPathFactory) -> Iter
             wait_until(
                 "every simulated reading stored",
                 lambda: filled.count("energy") >= METERS * READINGS_PER_METER,
+                explain=lambda: (
+                    f"InfluxDB counts {filled.count('energy')} of {METERS * READINGS_PER_METER} "
+                    "energy points; the bridge reports storing "
+                    f"{filled.query('SELECT sum(readings_written) FROM kilowatch_bridge')}:\n"
+                    f"{bridge.log_tail()}"
+                ),
             )
             wait_until("the bad messages set aside", lambda: filled.count("rejected") >= 3)
             yield filled
