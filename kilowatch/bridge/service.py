@@ -30,7 +30,7 @@ from kilowatch.influx.writer import InfluxWriteError, InfluxWriter
 
 logger = logging.getLogger(__name__)
 
-IDLE_S = 0.2  # how often an idle bridge still checks for stop, health and log
+IDLE_S = 0.2  # how often the main thread, with nothing to batch, checks for stop()
 QUIET_S = 0.002  # no message for this long: the batch has all it will get soon
 BATCH_MAX_BYTES = 1_000_000  # of payloads (~15,000 readings in arrays): batches overlap
 
