@@ -1,15 +1,16 @@
-"""Fixtures that start real Mosquitto and InfluxDB 1.x servers (see tests/services.py)."""
+"""Fixtures that start real Mosquitto (also with TLS) and InfluxDB 1.x (see tests/services.py)."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.services import InfluxDB1, Mosquitto
+from tests.services import InfluxDB1, Mosquitto, require_binary
 
 
 @pytest.fixture
@@ -52,3 +53,61 @@ def influx_db_name(influxdb: InfluxDB1, request: pytest.FixtureRequest) -> Itera
     influxdb.create_database(name)
     yield name
     influxdb.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA, and a server certificate for 127.0.0.1 signed by it (openssl)."""
+    directory = tmp_path_factory.mktemp("tls")
+    openssl = require_binary("openssl", "openssl")
+    files = {
+        name: directory / name
+        for name in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem", "san.cnf")
+    }
+    files["san.cnf"].write_text("subjectAltName = IP:127.0.0.1\n")
+
+    def run(command: str, *extra: str) -> None:
+        argv = [
+            openssl,
+            *command.format(**{k.replace(".", "_"): v for k, v in files.items()}).split(),
+        ]
+        subprocess.run([*argv, *extra], check=True, capture_output=True, timeout=60)
+
+    run("req -x509 -newkey rsa:2048 -nodes -days 2 -keyout {ca_key} -out {ca_pem} -subj", "/CN=ca")
+    run("req -newkey rsa:2048 -nodes -keyout {server_key} -out {server_csr} -subj", "/CN=127.0.0.1")
+    run(
+        "x509 -req -in {server_csr} -CA {ca_pem} -CAkey {ca_key} -CAcreateserial -days 2 "
+        "-extfile {san_cnf} -out {server_pem}"
+    )
+    return files
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path, tls_files: dict[str, Path]) -> Iterator[Mosquitto]:
+    """Mosquitto with TLS only (the CA of tls_files) and a password file: user edge-1, password
+    right-one."""
+    passwords = tmp_path / "passwd"
+    subprocess.run(
+        [
+            require_binary("mosquitto_passwd", "mosquitto"),
+            "-b",
+            "-c",
+            str(passwords),
+            "edge-1",
+            "right-one",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    broker = Mosquitto(
+        password_file=passwords,
+        extra_conf=[
+            f"cafile {tls_files['ca.pem']}",
+            f"certfile {tls_files['server.pem']}",
+            f"keyfile {tls_files['server.key']}",
+        ],
+        workdir=tmp_path / "mosquitto",
+    )
+    with broker:
+        yield broker

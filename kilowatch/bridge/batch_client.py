@@ -80,13 +80,27 @@ class BatchClient(mqtt.Client):
                 # unread bytes.
                 raise BlockingIOError
             self._may_read = False
-            data = super()._sock_recv(max(bufsize, CHUNK_BYTES))  # may raise, as paho expects
+            data = self._read_chunk(max(bufsize, CHUNK_BYTES))
             if len(data) <= bufsize:
                 return data
             self._rbuf, self._rpos = data, 0
         start = self._rpos
         self._rpos = min(start + bufsize, len(self._rbuf))
         return self._rbuf[start : self._rpos]
+
+    def _read_chunk(self, size: int) -> bytes:
+        """Up to `size` bytes: what one recv() gives (or raises, as paho expects), then what is
+        already there. TLS hands over one record per recv(), and Mosquitto sends each packet in
+        a record of its own: without this, every packet would go through paho one at a time."""
+        parts = [super()._sock_recv(size)]
+        got = len(parts[0])
+        while parts[-1] and got < size:
+            try:
+                parts.append(super()._sock_recv(size - got))
+            except OSError:  # nothing more yet (BlockingIOError), or an error the next read sees
+                break
+            got += len(parts[-1])
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _sock_close(self) -> None:
         # Bytes of a closed connection must never be read as the start of the next one.
