@@ -41,11 +41,13 @@ class MqttTarget:
         try:
             port = parts.port
         except ValueError:
-            raise ValueError(f"{setting} has a port that is not a number 1-65535") from None
+            port = 0
+        if port == 0:
+            raise ValueError(f"{setting} has a port that is not a number 1-65535")
         tls = parts.scheme == "mqtts"
         return cls(
             host=parts.hostname,
-            port=port or (8883 if tls else 1883),
+            port=(8883 if tls else 1883) if port is None else port,
             tls=tls,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,

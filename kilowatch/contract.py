@@ -11,7 +11,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -24,7 +24,8 @@ MAX_READINGS_PER_MESSAGE = 1000
 MAX_FUTURE_S = 600
 MAX_PHASES = 3
 MAX_UNIX_S = 32_503_680_000  # year 3000: larger numbers are milliseconds or garbage
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")  # \Z: "$" would let a final newline in
+MAX_ABS_VALUE = 1e15  # larger measurements are garbage (and a cost could overflow to inf)
 
 RejectReason = Literal[
     "bad_topic",
@@ -33,6 +34,7 @@ RejectReason = Literal[
     "invalid_json",
     "not_object",
     "too_many_readings",
+    "no_readings",
     "missing_ts",
     "invalid_ts",
     "future_ts",
@@ -140,39 +142,64 @@ class InvalidField(Exception):
         self.detail = detail
 
 
+_Aware = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
 def parse_ts(value: Any) -> int:
-    """An RFC 3339 timestamp with offset (or Z) or Unix seconds, as integer Unix seconds."""
+    """An RFC 3339 timestamp with offset (or Z) or Unix seconds, as integer Unix seconds.
+
+    Text is read by msgspec, the parser of the fast path (see _parse_valid), so that both
+    paths read every timestamp alike.
+    """
     if isinstance(value, bool):
         raise InvalidField("invalid_ts", "ts must be RFC 3339 text or Unix seconds, not a boolean")
     if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0 or value > MAX_UNIX_S:
+        if not _finite(value) or value < 0 or value > MAX_UNIX_S:
             raise InvalidField(
-                "invalid_ts", f"ts {value!r} is not a plausible Unix time in seconds"
+                "invalid_ts", f"ts {value!r} is not a plausible Unix time in seconds"[:200]
             )
         return round(value)
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidField("invalid_ts", f"ts {value[:64]!r} is not RFC 3339") from None
-        if parsed.tzinfo is None:
-            raise InvalidField(
-                "invalid_ts", f"ts {value[:64]!r} has no UTC offset; add Z or +hh:mm"
-            )
-        return round(parsed.timestamp())
+        ts = round(_rfc3339(value).timestamp())
+        if not 0 <= ts <= MAX_UNIX_S:
+            raise InvalidField("invalid_ts", f"ts {value[:64]!r} is before 1970 or after 2999")
+        return ts
     raise InvalidField(
         "invalid_ts", f"ts must be RFC 3339 text or Unix seconds, not {type(value).__name__}"
     )
+
+
+def _rfc3339(text: str) -> datetime:
+    try:
+        return msgspec.convert(text, _Aware)
+    except msgspec.ValidationError as err:
+        if "timezone" in str(err):
+            raise InvalidField(
+                "invalid_ts", f"ts {text[:64]!r} has no UTC offset; add Z or +hh:mm"
+            ) from None
+        if text[17:19] == "60":  # a leap second (RFC 3339 allows them): the next second
+            return _rfc3339(text[:17] + "59" + text[19:]) + timedelta(seconds=1)
+        raise InvalidField("invalid_ts", f"ts {text[:64]!r} is not RFC 3339") from None
+
+
+def _finite(value: int | float) -> bool:
+    """A number a float can hold, not NaN or infinite (JSON integers have no size limit)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _number(obj: dict[str, Any], name: str, *, minimum: float | None = None) -> float | None:
     value = obj.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
         raise InvalidField("invalid_field", f"{name} must be a finite number, got {value!r}"[:200])
     if minimum is not None and value < minimum:
-        raise InvalidField("invalid_field", f"{name} must be >= {minimum}, got {value!r}")
+        raise InvalidField("invalid_field", f"{name} must be >= {minimum}, got {value!r}"[:200])
+    if abs(value) > MAX_ABS_VALUE:
+        raise InvalidField("invalid_field", f"{name} must be at most 1e15, got {value!r}"[:200])
     return float(value)
 
 
@@ -180,10 +207,15 @@ def _phases(obj: dict[str, Any], name: str) -> tuple[float, ...]:
     value = obj.get(name)
     if value is None:
         return ()
-    if not isinstance(value, list) or not 1 <= len(value) <= MAX_PHASES:
-        raise InvalidField("invalid_field", f"{name} must be an array of 1 to 3 numbers")
+    if not isinstance(value, list) or len(value) not in (1, MAX_PHASES):
+        raise InvalidField("invalid_field", f"{name} must be an array of 1 or 3 numbers")
     for v in value:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, int | float)
+            or not _finite(v)
+            or abs(v) > MAX_ABS_VALUE
+        ):
             raise InvalidField(
                 "invalid_field", f"{name} must contain finite numbers, got {v!r}"[:200]
             )
@@ -208,18 +240,21 @@ def parse_reading(obj: Any, plant: str, meter: str, now: float) -> Reading:
     energy = obj["energy_kwh"]
     if isinstance(energy, bool) or not isinstance(energy, int | float):
         raise InvalidField("invalid_energy", f"energy_kwh must be a number, got {energy!r}"[:200])
-    if not math.isfinite(energy) or energy < 0:
-        raise InvalidField("invalid_energy", f"energy_kwh must be finite and >= 0, got {energy!r}")
+    if not _finite(energy) or not 0 <= energy <= MAX_ABS_VALUE:
+        raise InvalidField(
+            "invalid_energy", f"energy_kwh must be a number 0..1e15, got {energy!r}"[:200]
+        )
     interval = obj.get("interval_s", DEFAULT_INTERVAL_S)
     if (
         isinstance(interval, bool)
         or not isinstance(interval, int | float)
-        or not math.isfinite(interval)
+        or not _finite(interval)
         or interval != int(interval)
         or not 1 <= interval <= 86400
     ):
         raise InvalidField(
-            "invalid_interval", f"interval_s must be whole seconds 1..86400, got {interval!r}"
+            "invalid_interval",
+            f"interval_s must be whole seconds 1..86400, got {interval!r}"[:200],
         )
     seq = obj.get("seq")
     if seq is not None and (
@@ -285,7 +320,7 @@ def parse_message(topic: str, payload: bytes, now: float, prefix: str = DEFAULT_
             # Some devices write NaN or Infinity, which strict JSON lacks: parse them anyway so the
             # rejection names the real problem (a non-finite number), not the syntax.
             doc = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             return reject("invalid_json", f"payload is not valid JSON: {err}"[:200])
     if isinstance(doc, dict):
         items = [doc]
@@ -295,6 +330,8 @@ def parse_message(topic: str, payload: bytes, now: float, prefix: str = DEFAULT_
                 "too_many_readings",
                 f"array has {len(doc)} readings (limit {MAX_READINGS_PER_MESSAGE})",
             )
+        if not doc:
+            return reject("no_readings", "the array holds no readings")
         items = doc
     else:
         return reject(
@@ -305,24 +342,31 @@ def parse_message(topic: str, payload: bytes, now: float, prefix: str = DEFAULT_
         try:
             result.readings.append(parse_reading(obj, plant, meter, now))
         except InvalidField as bad:
-            raw = payload if len(items) == 1 else orjson.dumps(obj)
-            reject(bad.reason, bad.detail, raw)
+            reject(bad.reason, bad.detail, payload if len(items) == 1 else _json_bytes(obj))
     return result
+
+
+def _json_bytes(obj: Any) -> bytes:
+    """One reading of an array, as JSON again (to store it alone among the rejections)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # what only the json module reads: a lone surrogate, a huge integer
+        return json.dumps(obj).encode()
 
 
 # The fast path: msgspec decodes and checks a payload in one pass, ~10x faster than the checks
 # above. It only ever says "all valid" (and returns the readings) or "look closer"; every reason
 # for a rejection comes from the slow path, so both paths cannot disagree on what is accepted.
-_Bounded = Annotated[float, msgspec.Meta(ge=-1e15, le=1e15)]  # bounds also exclude inf
+_Bounded = Annotated[float, msgspec.Meta(ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)]  # also excludes inf
 _Phases = Annotated[list[_Bounded], msgspec.Meta(min_length=1, max_length=MAX_PHASES)]
 
 
 class _WireReading(msgspec.Struct):
     ts: Annotated[datetime, msgspec.Meta(tz=True)] | int | float
-    energy_kwh: Annotated[float, msgspec.Meta(ge=0, le=1e15)]
+    energy_kwh: Annotated[float, msgspec.Meta(ge=0, le=MAX_ABS_VALUE)]
     interval_s: Annotated[int, msgspec.Meta(ge=1, le=86400)] = DEFAULT_INTERVAL_S
     seq: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
-    energy_total_kwh: Annotated[float, msgspec.Meta(ge=0, le=1e15)] | None = None
+    energy_total_kwh: Annotated[float, msgspec.Meta(ge=0, le=MAX_ABS_VALUE)] | None = None
     power_kw: _Bounded | None = None
     reactive_kvarh: _Bounded | None = None
     power_factor: Annotated[float, msgspec.Meta(ge=-1, le=1)] | None = None
@@ -337,8 +381,13 @@ def _parse_valid(payload: bytes, plant: str, meter: str, now: float) -> list[Rea
     """The readings of a payload in which everything is valid; None when anything is not."""
     try:
         doc = _DECODER.decode(payload)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
+    if not payload.isascii():  # msgspec does not check the UTF-8 of fields it skips
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     items = doc if isinstance(doc, list) else [doc]
     if not items or len(items) > MAX_READINGS_PER_MESSAGE:
         return None
@@ -355,6 +404,9 @@ def _parse_valid(payload: bytes, plant: str, meter: str, now: float) -> list[Rea
                 ts = round(ts)
         if not 0 <= ts <= latest:
             return None
+        voltage, current = w.voltage_v, w.current_a
+        if (voltage and len(voltage) == 2) or (current and len(current) == 2):
+            return None  # 1 or 3 phases
         readings.append(
             Reading(
                 plant,
@@ -367,8 +419,8 @@ def _parse_valid(payload: bytes, plant: str, meter: str, now: float) -> list[Rea
                 w.power_kw,
                 w.reactive_kvarh,
                 w.power_factor,
-                tuple(w.voltage_v) if w.voltage_v else (),
-                tuple(w.current_a) if w.current_a else (),
+                tuple(voltage) if voltage else (),
+                tuple(current) if current else (),
             )
         )
     return readings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kilowatch.billing.errors import BillingError
 from kilowatch.config import ConfigError
-from kilowatch.influx.writer import InfluxWriteError
+from kilowatch.influx.writer import InfluxAccessError, InfluxWriteError
 from kilowatch.settings import SettingsError
 from kilowatch.tariff import TariffError
 
@@ -14,4 +14,5 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     SettingsError,
     TariffError,
     InfluxWriteError,
+    InfluxAccessError,
 )

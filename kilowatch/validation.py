@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,7 +30,23 @@ def check_timezone(value: str) -> str:
     return value
 
 
+def check_ca_file(value: Path | None) -> Path | None:
+    """A CA certificate file that exists and that TLS can load (PEM)."""
+    if value is None:
+        return None
+    if not value.is_file():
+        raise ValueError(f"CA certificate {value} does not exist")
+    try:
+        ssl.create_default_context(cafile=str(value))
+    except (ssl.SSLError, OSError, ValueError) as err:
+        raise ValueError(
+            f"CA certificate {value} is not a PEM certificate TLS can load ({err})"
+        ) from None
+    return value
+
+
 PlainId = Annotated[str, AfterValidator(check_id)]
+CaFile = Annotated[Path | None, AfterValidator(check_ca_file)]
 IanaTimezone = Annotated[str, AfterValidator(check_timezone)]
 
 

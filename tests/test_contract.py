@@ -90,6 +90,33 @@ def test_array_keeps_good_readings_and_rejects_each_bad_one() -> None:
         (b'{"ts": 1795963500, "energy_kwh": 1, "voltage_v": [1, 2, 3, 4]}', "invalid_field"),
         (b'{"ts": 1795963500, "energy_kwh": 1, "power_kw": "high"}', "invalid_field"),
         (b'{"ts": 1795963500, "energy_kwh": 1, "seq": -1}', "invalid_field"),
+        (b'{"ts": 1795963500, "energy_kwh": 1, "note": "caf\xe9"}', "invalid_utf8"),
+        (b"[]", "no_readings"),
+        (b'{"ts": "0001-01-01T00:00:00Z", "energy_kwh": 1}', "invalid_ts"),
+        (b'{"ts": "1969-12-31T23:59:59Z", "energy_kwh": 1}', "invalid_ts"),
+        (b'{"ts": "20261129T100000Z", "energy_kwh": 1}', "invalid_ts"),  # ISO 8601, not RFC 3339
+        (b'{"ts": "2026-11-29T10:00+01", "energy_kwh": 1}', "invalid_ts"),
+        (b'{"ts": 1' + b"0" * 400 + b', "energy_kwh": 1}', "invalid_ts"),
+        (b'{"ts": 1795963500, "energy_kwh": 1' + b"0" * 400 + b"}", "invalid_energy"),
+        (b'{"ts": 1795963500, "energy_kwh": 1.7e308}', "invalid_energy"),
+        (
+            b'{"ts": 1795963500, "energy_kwh": 1, "interval_s": 3' + b"0" * 400 + b"}",
+            "invalid_interval",
+        ),
+        (
+            b'{"ts": 1795963500, "energy_kwh": 1, "power_kw": -1' + b"0" * 400 + b"}",
+            "invalid_field",
+        ),
+        (b'{"ts": 1795963500, "energy_kwh": 1, "power_kw": 2e15}', "invalid_field"),
+        (
+            b'{"ts": 1795963500, "energy_kwh": 1, "voltage_v": [1' + b"0" * 400 + b"]}",
+            "invalid_field",
+        ),
+        (b'{"ts": 1795963500, "energy_kwh": 1, "voltage_v": [230, 231]}', "invalid_field"),
+        (
+            b'{"ts": 1795963500, "energy_kwh": 1, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "invalid_json",
+        ),
     ],
 )
 def test_bad_input_is_rejected_with_its_reason(payload: bytes, reason: str) -> None:
@@ -100,6 +127,30 @@ def test_bad_input_is_rejected_with_its_reason(payload: bytes, reason: str) -> N
     assert (rejection.plant, rejection.meter) == ("mty", "press-01")
     assert rejection.payload == payload
     assert rejection.detail
+
+
+@pytest.mark.parametrize(
+    ("text", "ts"),
+    [
+        ("2026-11-29t10:00:00z", 1795946400),  # RFC 3339 allows lower case
+        ("2026-11-29T10:00:00.4999995Z", 1795946400),  # more digits than microseconds
+        ("2026-11-29 11:00:00+01:00", 1795946400),
+        ("2016-12-31T23:59:60Z", 1483228800),  # a leap second: the next second
+    ],
+)
+def test_timestamps_read_alike_alone_and_beside_a_bad_reading(text: str, ts: int) -> None:
+    alone = parse(json.dumps({"ts": text, "energy_kwh": 1}))
+    beside = parse(json.dumps([{"ts": text, "energy_kwh": 1}, {"ts": text}]))
+    assert [r.ts for r in alone.readings] == [r.ts for r in beside.readings] == [ts]
+    assert [r.reason for r in beside.rejections] == ["missing_energy"]
+
+
+def test_a_bad_reading_only_pythons_json_reads_is_set_aside_with_the_others_kept() -> None:
+    payload = '[{"ts": 1795963500, "energy_kwh": 1}, {"ts": 1795963800, "note": "\\ud800"}]'
+    result = parse(payload)
+    assert [r.ts for r in result.readings] == [1795963500]
+    assert [r.reason for r in result.rejections] == ["missing_energy"]
+    assert json.loads(result.rejections[0].payload) == {"ts": 1795963800, "note": "\ud800"}
 
 
 def test_oversized_payload_and_array_are_rejected() -> None:
@@ -120,6 +171,7 @@ def test_oversized_payload_and_array_are_rejected() -> None:
         "kilowatch/mty/m=1/readings",
         'kilowatch/mty/m"1/readings',
         "kilowatch/mty/m\n1/readings",
+        "kilowatch/mty/m1\n/readings",  # a final newline: "$" alone would let it through
         "kilowatch//m1/readings",
         "kilowatch/" + "p" * 65 + "/m1/readings",
     ],
@@ -151,8 +203,8 @@ readings = st.builds(
     power_kw=st.none() | st.floats(min_value=-1e6, max_value=1e6),
     reactive_kvarh=st.none() | st.floats(min_value=-1e6, max_value=1e6),
     power_factor=st.none() | st.floats(min_value=-1, max_value=1),
-    voltage_v=st.lists(finite, min_size=0, max_size=3).map(tuple),
-    current_a=st.lists(finite, min_size=0, max_size=3).map(tuple),
+    voltage_v=st.sampled_from([0, 1, 3]).flatmap(lambda n: st.tuples(*[finite] * n)),
+    current_a=st.sampled_from([0, 1, 3]).flatmap(lambda n: st.tuples(*[finite] * n)),
 )
 
 
@@ -182,7 +234,19 @@ json_values = st.one_of(
     st.booleans(),
     st.integers(min_value=-(2**64), max_value=2**64),
     st.floats(allow_nan=False, allow_infinity=False),
-    st.sampled_from(["2026-11-29T10:00:00Z", "2026-11-29T10:00:00", "2026-11-29 10:00:00+01:00"]),
+    st.integers(min_value=10**300, max_value=10**400),
+    st.sampled_from(
+        [
+            "2026-11-29T10:00:00Z",
+            "2026-11-29T10:00:00",
+            "2026-11-29 10:00:00+01:00",
+            "2026-11-29t10:00:00z",
+            "2026-11-29T10:00:00.4999995Z",
+            "2016-12-31T23:59:60Z",
+            "1969-12-31T23:59:59Z",
+            "20261129T100000Z",
+        ]
+    ),
     st.lists(st.floats(min_value=-1e16, max_value=1e16), max_size=4),
     st.text(max_size=5),
 )

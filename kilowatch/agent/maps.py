@@ -117,6 +117,13 @@ class RegisterMap(_Strict):
                 )
             if spec.address + REGISTERS_PER_TYPE[spec.type] > 65536:
                 raise ValueError(f"fields.{name} runs past register 65535")
+        for kind in ("voltage", "current"):
+            phases = [i for i in (1, 2, 3) if f"{kind}_l{i}" in self.fields]
+            if phases not in ([], [1], [1, 2, 3]):
+                raise ValueError(
+                    f"fields must give {kind}_l1 alone (single phase) or {kind}_l1 to "
+                    f"{kind}_l3 (three phases), not {', '.join(f'{kind}_l{i}' for i in phases)}"
+                )
         return self
 
     def factor(self, name: FieldName) -> float:

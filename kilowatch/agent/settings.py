@@ -32,7 +32,7 @@ from kilowatch.contract import (
     MAX_READINGS_PER_MESSAGE,
 )
 from kilowatch.settings import KilowatchSettings
-from kilowatch.validation import IanaTimezone, PlainId, read_yaml
+from kilowatch.validation import CaFile, IanaTimezone, PlainId, read_yaml
 
 DAY_S = 86_400
 BYTES_PER_MB = 1024 * 1024
@@ -188,7 +188,7 @@ class AgentSettings(KilowatchSettings):
     mqtt_url: str = Field(DEFAULT_MQTT_URL, description="broker, mqtt:// or mqtts://host:port")
     mqtt_username: str | None = Field(None, description="overrides a user in mqtt_url")
     mqtt_password: SecretStr | None = Field(None, description="overrides a password in mqtt_url")
-    mqtt_ca_file: Path | None = Field(None, description="CA certificate for mqtts://")
+    mqtt_ca_file: CaFile = Field(None, description="CA certificate for mqtts://")
     mqtt_client_id: str | None = Field(None, description="default kilowatch-agent-PLANT-AGENT")
     mqtt_keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive")
     mqtt_reconnect_max_s: float = Field(30, ge=1, le=3600, description="longest reconnect wait")
@@ -201,13 +201,6 @@ class AgentSettings(KilowatchSettings):
     @classmethod
     def _broker_url(cls, value: str) -> str:
         MqttTarget.from_url(value)
-        return value
-
-    @field_validator("mqtt_ca_file")
-    @classmethod
-    def _ca_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"CA file {value} does not exist")
         return value
 
     @field_validator("mqtt_client_id", "topic_prefix")

@@ -17,6 +17,7 @@ import requests
 
 from kilowatch.billing.errors import BillingError
 from kilowatch.billing.running import RunningBill
+from kilowatch.influx.writer import authorize
 from kilowatch.tariff import PlantTariff
 
 logger = logging.getLogger(__name__)
@@ -50,8 +51,7 @@ class InfluxReader:
     def __init__(self, source: InfluxSource) -> None:
         self.source = source
         self._session = requests.Session()
-        if source.token:
-            self._session.headers["Authorization"] = f"Token {source.token}"
+        authorize(self._session, source.token)
 
     def close(self) -> None:
         self._session.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -50,7 +50,17 @@ class Prepared:
     rejected: int = 0
     newest_ts: int | None = None
     rejections: list[Rejection] = field(default_factory=list)
-    accepted: dict[str, list[Reading]] = field(default_factory=dict)  # by plant
+    # By plant, each reading with the index of its message (InfluxDB may refuse a message).
+    accepted: dict[str, list[tuple[int, Reading]]] = field(default_factory=dict)
+
+    def stored_readings(self, refused: Container[int] = frozenset()) -> dict[str, list[Reading]]:
+        """The accepted readings by plant, but for those of the messages InfluxDB refused."""
+        if not refused:
+            return {plant: [r for _, r in items] for plant, items in self.accepted.items()}
+        return {
+            plant: [r for index, r in items if index not in refused]
+            for plant, items in self.accepted.items()
+        }
 
 
 class ReadingProcessor:
@@ -132,7 +142,7 @@ class ReadingProcessor:
                 out.rejections.extend(rejections)
         for plant, items in accepted.items():
             self._cost_and_format(plant, items, out)
-            out.accepted[plant] = [reading for _, reading in items]
+            out.accepted[plant] = items
         return out
 
     def _agent_status(self, message: Message, lines: list[str], out: Prepared) -> None:

@@ -21,15 +21,17 @@ from typing import NamedTuple
 
 from kilowatch.bridge.batch_client import BatchClient, Publish
 from kilowatch.bridge.health import BridgeHealth, Window
-from kilowatch.bridge.process import ENERGY, Message, Prepared, ReadingProcessor
+from kilowatch.bridge.process import Message, Prepared, ReadingProcessor
 from kilowatch.bridge.running import RunningBills
 from kilowatch.bridge.settings import BridgeSettings
 from kilowatch.connections import mqtt_client
 from kilowatch.contract import Rejection
 from kilowatch.influx.writer import InfluxWriteError, InfluxWriter
+from kilowatch.settings import SettingsError
 
 logger = logging.getLogger(__name__)
 
+LOGIN_REFUSED = (134, 135)  # CONNACK: bad user name or password, not authorized
 IDLE_S = 0.2  # how often the main thread, with nothing to batch, checks for stop()
 QUIET_S = 0.002  # no message for this long: the batch has all it will get soon
 BATCH_MAX_BYTES = 1_000_000  # of payloads (~15,000 readings in arrays): batches overlap
@@ -84,6 +86,7 @@ class Bridge:
         # Bumped when a connection starts and when it ends, under _ack_lock: the message ids of
         # one connection mean nothing on the next, and PUBACKs must never precede a CONNECT.
         self._connection = 0
+        self._ever_connected = False  # a login refused before the first connection is fatal
         self._ack_lock = threading.Lock()
         self._stored_reads: dict[int, list[Received]] = {}  # by batch number, until acknowledged
         self._next_ack = 0  # the batch number whose PUBACKs go out next
@@ -106,7 +109,15 @@ class Bridge:
     def _on_connect(self, client: BatchClient, _userdata, _flags, reason_code, _props) -> None:
         if reason_code.is_failure:
             logger.error("broker %s refused the connection: %s", self._settings.mqtt, reason_code)
+            if not self._ever_connected and reason_code.value in LOGIN_REFUSED:
+                # Never connected: the settings are wrong, and retrying would only hide it.
+                self._failure = SettingsError(
+                    f"KILOWATCH_MQTT_URL: the broker {self._settings.mqtt} refused the bridge's "
+                    f"login ({reason_code}); check the user name and password in the URL"
+                )
+                self._stopping.set()
             return
+        self._ever_connected = True
         with self._ack_lock:
             self._connection += 1
         topics = self._settings.subscriptions
@@ -172,6 +183,8 @@ class Bridge:
             self._disconnected.wait(5)  # the last PUBACKs go out before the DISCONNECT
             self._client.loop_stop()
             self._writer.close()
+        if isinstance(self._failure, SettingsError):
+            raise self._failure
         if self._failure is not None:
             raise RuntimeError("a store thread failed; see the log above") from self._failure
 
@@ -278,13 +291,15 @@ class Bridge:
         if refused is None:
             return  # stopped while InfluxDB was down: nothing acknowledged, the broker redelivers
         self._acknowledge(batch.number, batch.reads)
-        if self._running is not None:
-            self._running.count(batch.prepared.accepted)
-        now = self._clock()
         prepared = batch.prepared
+        stored = prepared.stored_readings(refused)
+        if self._running is not None:
+            self._running.count(stored)
+        readings = sum(map(len, stored.values()))
+        now = self._clock()
         self.health.stored(
-            readings=prepared.readings - refused,
-            rejected=prepared.rejected + refused,
+            readings=readings,
+            rejected=prepared.rejected + prepared.readings - readings,
             seconds=time.monotonic() - batch.started,
             lag_s=now - min(read.at for read in batch.reads),
             newest_ts=prepared.newest_ts,
@@ -311,20 +326,23 @@ class Bridge:
                 ]
                 self._client.ack_many(mids)
 
-    def _write_batch(self, messages: list[Message], prepared: Prepared) -> int | None:
-        """Store every message's lines; the readings InfluxDB refused, None if stopped first."""
+    def _write_batch(self, messages: list[Message], prepared: Prepared) -> set[int] | None:
+        """Store every message's lines; the indexes of the messages InfluxDB refused (set
+        aside in `rejected`), None if stopped first."""
         lines = [line for per_message in prepared.lines for line in per_message]
         try:
-            return 0 if self._write_until_stored(lines) else None
+            return set() if self._write_until_stored(lines) else None
         except InfluxWriteError as err:
             logger.warning("InfluxDB refused a batch (%s); writing its messages one by one", err)
-        refused = 0
-        for message, message_lines in zip(messages, prepared.lines, strict=True):
+        refused = set()
+        for index, (message, message_lines) in enumerate(
+            zip(messages, prepared.lines, strict=True)
+        ):
             try:
                 if not self._write_until_stored(message_lines):
                     return None
             except InfluxWriteError as err:
-                refused += sum(1 for line in message_lines if line.startswith(ENERGY + ","))
+                refused.add(index)
                 if not self._set_aside(message, str(err)):
                     return None
         return refused

@@ -11,6 +11,7 @@ from kilowatch.agent.status import status_subscription
 from kilowatch.connections import DEFAULT_INFLUX_URL, DEFAULT_MQTT_URL, MqttTarget
 from kilowatch.contract import DEFAULT_PREFIX, ID_PATTERN
 from kilowatch.settings import KilowatchSettings
+from kilowatch.validation import CaFile
 
 
 class BridgeSettings(KilowatchSettings):
@@ -20,7 +21,7 @@ class BridgeSettings(KilowatchSettings):
     mqtt_url: str = Field(
         DEFAULT_MQTT_URL, description="broker, mqtt://user:pass@host:port or mqtts://"
     )
-    mqtt_ca_file: Path | None = Field(None, description="CA certificate for mqtts://")
+    mqtt_ca_file: CaFile = Field(None, description="CA certificate for mqtts://")
     mqtt_client_id: str = Field(
         "kilowatch-bridge", description="fixed id: the broker keeps its session"
     )
@@ -28,8 +29,10 @@ class BridgeSettings(KilowatchSettings):
     topic_prefix: str = Field(DEFAULT_PREFIX, description="first topic level")
     influx_url: str = Field(DEFAULT_INFLUX_URL, description="InfluxDB base URL")
     influx_token: SecretStr = Field(SecretStr(""), description="API token (2.x/3.x; 1.x with auth)")
-    influx_org: str = Field("kilowatch", description="organisation (2.x)")
-    influx_bucket: str = Field("kilowatch", description="bucket (2.x) or database (1.x)")
+    influx_org: str = Field("kilowatch", min_length=1, description="organisation (2.x)")
+    influx_bucket: str = Field(
+        "kilowatch", min_length=1, description="bucket (2.x) or database (1.x)"
+    )
     influx_version: Literal["auto", "1", "2"] = Field("auto", description="detected from /ping")
     batch_size: int = Field(5000, ge=1, le=100_000, description="lines per InfluxDB write")
     write_concurrency: int = Field(2, ge=1, le=16, description="batches written at once")

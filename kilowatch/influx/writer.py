@@ -35,6 +35,11 @@ class InfluxWriteError(Exception):
         self.status = status
 
 
+class InfluxAccessError(Exception):
+    """InfluxDB refuses the token, or the organisation or bucket does not exist: a person must
+    fix a setting, so waiting would not help."""
+
+
 class InfluxWriter(Protocol):
     def write(self, lines: list[str]) -> None:
         """Store every line (nanosecond timestamps) or raise InfluxWriteError."""
@@ -49,6 +54,18 @@ class InfluxTarget:
     bucket: str
     org: str = ""
     token: str = ""
+
+
+def authorize(session: requests.Session, token: str) -> None:
+    """Log a session in: `user:password` as HTTP Basic (every 1.x reads it; the Token scheme
+    for a user and password came only with 1.8), anything else as an API token (2.x, 3.x)."""
+    if not token:
+        return
+    user, colon, password = token.partition(":")
+    if colon:
+        session.auth = (user, password)
+    else:
+        session.headers["Authorization"] = f"Token {token}"
 
 
 def detect_version(url: str, timeout_s: float = 5.0) -> ApiVersion:
@@ -85,14 +102,22 @@ class InfluxV1Writer:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
-            if self._token:
-                session.headers["Authorization"] = f"Token {self._token}"
+            authorize(session, self._token)
             self._local.session = session
         return session
 
     def ensure_database(self) -> None:
         """Create the database if it is missing (CREATE DATABASE is idempotent on 1.x)."""
-        self._post("/query", params={"q": f'CREATE DATABASE "{self._db}"'}, data=None)
+        try:
+            self._post("/query", params={"q": f'CREATE DATABASE "{self._db}"'}, data=None)
+        except InfluxWriteError as err:
+            if err.status in (401, 403):
+                raise InfluxAccessError(
+                    f"InfluxDB at {self._url} refused the bridge's credentials ({err}); "
+                    "set KILOWATCH_INFLUX_TOKEN to user:password of a user that may write "
+                    f"to database {self._db!r}"
+                ) from None
+            raise
 
     def write(self, lines: list[str]) -> None:
         body = "\n".join(lines).encode("utf-8")
@@ -132,6 +157,37 @@ class InfluxV2Writer:
         )
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
 
+    def check_access(self) -> None:
+        """Raise InfluxAccessError if the token is refused or the org or bucket is missing.
+
+        Only 2.x lists buckets (3.x answers 404 to that path): other answers are left to the
+        first write to explain.
+        """
+        target = self._target
+        try:
+            found = self._client.buckets_api().find_buckets(org=target.org, name=target.bucket)
+        except ApiException as err:
+            body = str(err.body or err.reason or "")[:300]
+            if err.status in (401, 403):
+                raise InfluxAccessError(
+                    f"InfluxDB at {target.url} refused the token ({err.status} {body}); set "
+                    "KILOWATCH_INFLUX_TOKEN to a token that may write to bucket "
+                    f"{target.bucket!r}"
+                ) from None
+            if err.status == 404 and "organization" in body:
+                raise InfluxAccessError(
+                    f"InfluxDB at {target.url} has no organisation {target.org!r} ({body}); "
+                    "fix KILOWATCH_INFLUX_ORG"
+                ) from None
+            return
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise InfluxWriteError(f"InfluxDB is not reachable: {err}", retryable=True) from None
+        if not found.buckets:
+            raise InfluxAccessError(
+                f"InfluxDB at {target.url} has no bucket {target.bucket!r} in organisation "
+                f"{target.org!r}; create it or fix KILOWATCH_INFLUX_BUCKET"
+            )
+
     def write(self, lines: list[str]) -> None:
         try:
             self._write_api.write(
@@ -155,9 +211,14 @@ class InfluxV2Writer:
 
 
 def open_writer(target: InfluxTarget, version: ApiVersion) -> InfluxWriter:
-    """The writer for this server version; 1.x databases are created when missing."""
+    """The writer for this server version; 1.x databases are created when missing.
+
+    Raises InfluxAccessError when the credentials, organisation or bucket are wrong.
+    """
     if version == "1":
         writer = InfluxV1Writer(target)
         writer.ensure_database()
         return writer
-    return InfluxV2Writer(target)
+    v2 = InfluxV2Writer(target)
+    v2.check_access()
+    return v2

@@ -14,7 +14,7 @@ from kilowatch.connections import DEFAULT_MQTT_URL, MqttTarget
 from kilowatch.contract import DEFAULT_PREFIX, ID_PATTERN, MAX_READINGS_PER_MESSAGE
 from kilowatch.settings import KilowatchSettings
 from kilowatch.simulator.model import EPOCH_TS
-from kilowatch.validation import IanaTimezone
+from kilowatch.validation import CaFile, IanaTimezone
 
 _DURATION_UNITS_S = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"(\d+)([dhms])")
@@ -69,16 +69,15 @@ class SimulatorSettings(KilowatchSettings):
     flush_timeout_s: float = Field(30.0, gt=0, description="at stop, wait this long for PUBACKs")
     log_interval_s: float = Field(60.0, gt=0, description="progress log line period")
     mqtt_url: str = Field(DEFAULT_MQTT_URL, description="broker, mqtt://user:pass@host:port")
-    mqtt_ca_file: Path | None = Field(None, description="CA certificate for mqtts://")
+    mqtt_ca_file: CaFile = Field(None, description="CA certificate for mqtts://")
     mqtt_client_id: str = Field("kilowatch-simulator", description="unique per simulator")
     topic_prefix: str = Field(DEFAULT_PREFIX, description="first topic level")
 
-    @field_validator("config", "mqtt_ca_file")
+    @field_validator("config")
     @classmethod
-    def _file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+    def _file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
-            what = "plant file" if info.field_name == "config" else "CA certificate"
-            raise ValueError(f"{what} {value} does not exist")
+            raise ValueError(f"plant file {value} does not exist")
         return value
 
     @field_validator("holidays_country")

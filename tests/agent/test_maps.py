@@ -208,6 +208,14 @@ def test_rollover_of_unsigned_counters_is_derived_from_the_type() -> None:
         ({"energy_total_kwh": {"address": 0, "type": "float16", "unit": "kWh"}}, "type"),
         ({"energy_total_kwh": {"address": 65535, "type": "float32", "unit": "kWh"}}, "65535"),
         ({"energy_kwh": {"address": 0, "type": "float32", "unit": "kWh"}}, "energy_kwh"),
+        (
+            {
+                "energy_total_kwh": {"address": 0, "type": "float32", "unit": "kWh"},
+                "voltage_l1": {"address": 2, "type": "float32", "unit": "V"},
+                "voltage_l2": {"address": 4, "type": "float32", "unit": "V"},
+            },
+            "not voltage_l1, voltage_l2",  # the contract carries 1 or 3 phases
+        ),
     ],
 )
 def test_bad_maps_are_refused_naming_the_key(

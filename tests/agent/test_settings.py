@@ -160,9 +160,8 @@ def test_bad_environment_settings_name_the_variable(
         AgentSettings.load()
 
 
-def test_a_ca_file_needs_mqtts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("not checked here")
+def test_a_ca_file_needs_mqtts(monkeypatch: pytest.MonkeyPatch, tls_files: dict[str, Path]) -> None:
+    ca = tls_files["ca.pem"]
     monkeypatch.setenv("KILOWATCH_MQTT_CA_FILE", str(ca))
     with pytest.raises(SettingsError, match="mqtts://"):
         AgentSettings.load()

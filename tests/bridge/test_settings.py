@@ -25,6 +25,16 @@ from tests.services import kilowatch_argv
         ({"KILOWATCH_INFLUX_VERSION": "3"}, "KILOWATCH_INFLUX_VERSION: Input should be 'auto'"),
         ({"KILOWATCH_MQTT_CLIENT_ID": "a b"}, "KILOWATCH_MQTT_CLIENT_ID: 'a b' must be"),
         ({"KILOWATCH_RETRY_MAX_S": "0.1"}, "retry_max_s must be at least retry_initial_s"),
+        (
+            {"KILOWATCH_MQTT_URL": "mqtt://broker:0"},
+            "KILOWATCH_MQTT_URL: the broker URL has a port",
+        ),
+        ({"KILOWATCH_INFLUX_BUCKET": ""}, "KILOWATCH_INFLUX_BUCKET: String should have at least"),
+        ({"KILOWATCH_MQTT_CA_FILE": "/no/ca.pem"}, "KILOWATCH_MQTT_CA_FILE: CA certificate /no"),
+        (
+            {"KILOWATCH_MQTT_CA_FILE": __file__},
+            "KILOWATCH_MQTT_CA_FILE: CA certificate .* is not a PEM certificate",
+        ),
     ],
 )
 def test_bad_setting_is_named(

@@ -77,6 +77,16 @@ def test_coverage_checks_the_leap_day() -> None:
     ]
 
 
+def test_coverage_checks_a_common_year_too() -> None:
+    # Fine in a leap year; in a common one "02-29" to "02-29" becomes 03-01 to 02-28: all year.
+    edges = [
+        (parse_date_spec("02-29"), parse_date_spec("02-29")),
+        (parse_date_spec("03-01"), parse_date_spec("02-28")),
+    ]
+    [problem] = coverage_problems(["leap_day", "rest"], edges)
+    assert "is in 'leap_day' and 'rest'" in problem
+
+
 def test_coverage_of_weekday_rules_names_the_year() -> None:
     # A summer that stops at the last Saturday of October leaves a gap in years where the last
     # Sunday is not the day after it (2024: Sat 26th, Sun 27th is fine; 2026: Sat 31st, Sun 25th).
