@@ -64,6 +64,17 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def require_docker() -> None:
+    """Skip the test unless a Docker engine answers (only the client is installed here)."""
+    import pytest  # here: the benchmarks import this module without pytest's machinery
+
+    docker = pytest.importorskip("docker")
+    try:
+        docker.from_env().ping()
+    except docker.errors.DockerException as err:
+        pytest.skip(f"no Docker engine answers here ({err}); run where a Docker engine runs")
+
+
 def require_binary(name: str, package: str) -> str:
     """The full path of an executable, or ServiceError saying which Debian package to install."""
     path = shutil.which(name) or next(

@@ -8,6 +8,7 @@ influxdb-client's v2 API with a token and read back with Flux.
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from tests.bridge.conftest import EXAMPLE_PLANT_FILE
 from tests.bridge.test_end_to_end import CASES
-from tests.services import BackgroundProcess, kilowatch_argv
+from tests.services import BackgroundProcess, kilowatch_argv, require_docker
 
 pytestmark = pytest.mark.docker
 
@@ -29,30 +30,33 @@ ORG, BUCKET = "kilowatch", "kilowatch"
 
 @pytest.fixture(scope="module")
 def containers() -> Iterator[tuple[str, str]]:
-    """(broker URL, InfluxDB URL) of fresh containers; skips where Docker is not running."""
-    docker_errors = pytest.importorskip("docker.errors")
+    """(broker URL, InfluxDB URL) of fresh containers; skips where Docker is not running.
+
+    Only a missing engine skips: a wrong image tag or a failed start is an error.
+    """
+    require_docker()
     from testcontainers.community.influxdb.version2 import InfluxDb2Container
     from testcontainers.community.mqtt import MosquittoContainer
 
+    influx = InfluxDb2Container(
+        INFLUX_IMAGE,
+        init_mode="setup",
+        admin_token=TOKEN,
+        username="kilowatch",
+        password="kilowatch-test-password",
+        org_name=ORG,
+        bucket=BUCKET,
+    )
+    broker = MosquittoContainer(MOSQUITTO_IMAGE)
     try:
-        influx = InfluxDb2Container(
-            INFLUX_IMAGE,
-            init_mode="setup",
-            admin_token=TOKEN,
-            username="kilowatch",
-            password="kilowatch-test-password",
-            org_name=ORG,
-            bucket=BUCKET,
-        ).start()
-    except docker_errors.DockerException as err:
-        pytest.skip(f"no Docker engine to run InfluxDB 2.x and Mosquitto containers: {err}")
-    broker = MosquittoContainer(MOSQUITTO_IMAGE).start()
-    try:
+        influx.start()
+        broker.start()
         port = broker.get_exposed_port(MosquittoContainer.MQTT_PORT)
         yield f"mqtt://{broker.get_container_host_ip()}:{port}", influx.get_url()
     finally:
-        broker.stop()
-        influx.stop()
+        for container in (broker, influx):
+            if container.get_wrapped_container() is not None:
+                container.stop()
 
 
 def publish(broker_url: str, messages: list[tuple[str, str]]) -> None:
@@ -100,3 +104,33 @@ def test_bridge_costs_readings_into_influxdb_2(containers: tuple[str, str], tmp_
         while len(costs := stored_costs(influx_url)) < len(CASES) and time.monotonic() < deadline:
             time.sleep(0.5)
     assert costs == pytest.approx(sorted(cost for *_, cost, _period, _line in CASES), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "sentence"),
+    [
+        ("KILOWATCH_INFLUX_TOKEN", "not-the-token", "refused the token"),
+        ("KILOWATCH_INFLUX_ORG", "no-such-org", "has no organisation 'no-such-org'"),
+        ("KILOWATCH_INFLUX_BUCKET", "no-such-bucket", "has no bucket 'no-such-bucket'"),
+    ],
+)
+def test_a_wrong_token_org_or_bucket_stops_the_bridge_at_start(
+    containers: tuple[str, str], setting: str, value: str, sentence: str
+) -> None:
+    broker_url, influx_url = containers
+    env = {
+        "KILOWATCH_CONFIG": str(EXAMPLE_PLANT_FILE),
+        "KILOWATCH_MQTT_URL": broker_url,
+        "KILOWATCH_INFLUX_URL": influx_url,
+        "KILOWATCH_INFLUX_TOKEN": TOKEN,
+        "KILOWATCH_INFLUX_ORG": ORG,
+        "KILOWATCH_INFLUX_BUCKET": BUCKET,
+        "PATH": os.environ.get("PATH", ""),
+        setting: value,
+    }
+    done = subprocess.run(
+        kilowatch_argv("bridge"), env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert sentence in done.stderr
+    assert setting in done.stderr

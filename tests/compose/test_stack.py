@@ -25,7 +25,7 @@ from kilowatch.dashboards.build import DEFAULT_OUT_DIR
 from kilowatch.dashboards.macros import Variable, interpolate, interval_ms
 from kilowatch.dashboards.queries import panel_queries
 from kilowatch.dashboards.timerange import resolve
-from tests.services import REPO_ROOT, free_port
+from tests.services import REPO_ROOT, free_port, require_docker
 
 pytestmark = pytest.mark.docker
 
@@ -48,19 +48,9 @@ class Grafana:
         return requests.post(f"{self.url}{path}", json=body, auth=self.auth, timeout=60)
 
 
-def docker_or_skip() -> None:
-    """Skip unless a Docker engine answers (docker.errors.DockerException otherwise)."""
-    import docker
-
-    try:
-        docker.from_env().ping()
-    except docker.errors.DockerException as err:
-        pytest.skip(f"no Docker engine answers here ({err}); run where `docker compose` works")
-
-
 @pytest.fixture(scope="module")
 def grafana(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Grafana]:
-    docker_or_skip()
+    require_docker()
     from testcontainers.compose import DockerCompose
 
     password = secrets.token_hex(16)
