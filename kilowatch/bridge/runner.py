@@ -8,6 +8,7 @@ import threading
 import time
 
 from kilowatch.billing.influx import InfluxSource
+from kilowatch.bridge.health import BridgeHealth, Window
 from kilowatch.bridge.process import ReadingProcessor
 from kilowatch.bridge.running import RunningBills
 from kilowatch.bridge.service import Bridge
@@ -18,6 +19,7 @@ from kilowatch.influx.writer import (
     InfluxTarget,
     InfluxWriteError,
     InfluxWriter,
+    access_error,
     detect_version,
     open_writer,
 )
@@ -75,9 +77,14 @@ def _connect_influx(settings: BridgeSettings, stop: threading.Event) -> InfluxWr
                 else settings.influx_version
             )
             writer = open_writer(target, version)
+            # A first, empty health point: wrong credentials, org or bucket show now, not later.
+            writer.write([BridgeHealth(settings.mqtt_client_id).point(Window(), time.time(), 0)])
             logger.info("InfluxDB %s API at %s", version, settings.influx_url)
             return writer
         except InfluxWriteError as err:
+            refused = access_error(err, settings.influx_url, settings.influx_bucket)
+            if refused is not None:
+                raise refused from None
             if not err.retryable:
                 raise
             logger.warning("waiting for InfluxDB (%s); next try in %.0f s", err, delay)

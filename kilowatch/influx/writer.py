@@ -40,6 +40,28 @@ class InfluxAccessError(Exception):
     fix a setting, so waiting would not help."""
 
 
+def access_error(err: InfluxWriteError, url: str, bucket: str) -> InfluxAccessError | None:
+    """The setting to fix when a write or a query was refused for good: 401 or 403, or a 404
+    naming the organisation or the bucket; None for other failures."""
+    text = str(err)
+    if err.status in (401, 403):
+        return InfluxAccessError(
+            f"InfluxDB at {url} refused the bridge's credentials ({text[:200]}); set "
+            "KILOWATCH_INFLUX_TOKEN to a token (user:password on 1.x) that may write to "
+            f"{bucket!r}"
+        )
+    if err.status == 404 and "organization" in text:
+        return InfluxAccessError(
+            f"InfluxDB at {url} has no such organisation ({text[:200]}); fix KILOWATCH_INFLUX_ORG"
+        )
+    if err.status == 404:
+        return InfluxAccessError(
+            f"InfluxDB at {url} has no bucket or database {bucket!r} ({text[:200]}); create it "
+            "or fix KILOWATCH_INFLUX_BUCKET"
+        )
+    return None
+
+
 class InfluxWriter(Protocol):
     def write(self, lines: list[str]) -> None:
         """Store every line (nanosecond timestamps) or raise InfluxWriteError."""
@@ -111,13 +133,10 @@ class InfluxV1Writer:
         try:
             self._post("/query", params={"q": f'CREATE DATABASE "{self._db}"'}, data=None)
         except InfluxWriteError as err:
-            if err.status in (401, 403):
-                raise InfluxAccessError(
-                    f"InfluxDB at {self._url} refused the bridge's credentials ({err}); "
-                    "set KILOWATCH_INFLUX_TOKEN to user:password of a user that may write "
-                    f"to database {self._db!r}"
-                ) from None
-            raise
+            if err.status == 401:
+                raise access_error(err, self._url, self._db) from None
+            if err.status != 403:  # 403: a user without admin rights, fine if the db exists
+                raise
 
     def write(self, lines: list[str]) -> None:
         body = "\n".join(lines).encode("utf-8")
@@ -157,37 +176,6 @@ class InfluxV2Writer:
         )
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
 
-    def check_access(self) -> None:
-        """Raise InfluxAccessError if the token is refused or the org or bucket is missing.
-
-        Only 2.x lists buckets (3.x answers 404 to that path): other answers are left to the
-        first write to explain.
-        """
-        target = self._target
-        try:
-            found = self._client.buckets_api().find_buckets(org=target.org, name=target.bucket)
-        except ApiException as err:
-            body = str(err.body or err.reason or "")[:300]
-            if err.status in (401, 403):
-                raise InfluxAccessError(
-                    f"InfluxDB at {target.url} refused the token ({err.status} {body}); set "
-                    "KILOWATCH_INFLUX_TOKEN to a token that may write to bucket "
-                    f"{target.bucket!r}"
-                ) from None
-            if err.status == 404 and "organization" in body:
-                raise InfluxAccessError(
-                    f"InfluxDB at {target.url} has no organisation {target.org!r} ({body}); "
-                    "fix KILOWATCH_INFLUX_ORG"
-                ) from None
-            return
-        except (urllib3.exceptions.HTTPError, OSError) as err:
-            raise InfluxWriteError(f"InfluxDB is not reachable: {err}", retryable=True) from None
-        if not found.buckets:
-            raise InfluxAccessError(
-                f"InfluxDB at {target.url} has no bucket {target.bucket!r} in organisation "
-                f"{target.org!r}; create it or fix KILOWATCH_INFLUX_BUCKET"
-            )
-
     def write(self, lines: list[str]) -> None:
         try:
             self._write_api.write(
@@ -211,14 +199,10 @@ class InfluxV2Writer:
 
 
 def open_writer(target: InfluxTarget, version: ApiVersion) -> InfluxWriter:
-    """The writer for this server version; 1.x databases are created when missing.
-
-    Raises InfluxAccessError when the credentials, organisation or bucket are wrong.
-    """
+    """The writer for this server version; 1.x databases are created when missing (by a user
+    allowed to: others need an existing database). InfluxAccessError: credentials refused."""
     if version == "1":
         writer = InfluxV1Writer(target)
         writer.ensure_database()
         return writer
-    v2 = InfluxV2Writer(target)
-    v2.check_access()
-    return v2
+    return InfluxV2Writer(target)

@@ -109,9 +109,9 @@ def test_bridge_costs_readings_into_influxdb_2(containers: tuple[str, str], tmp_
 @pytest.mark.parametrize(
     ("setting", "value", "sentence"),
     [
-        ("KILOWATCH_INFLUX_TOKEN", "not-the-token", "refused the token"),
-        ("KILOWATCH_INFLUX_ORG", "no-such-org", "has no organisation 'no-such-org'"),
-        ("KILOWATCH_INFLUX_BUCKET", "no-such-bucket", "has no bucket 'no-such-bucket'"),
+        ("KILOWATCH_INFLUX_TOKEN", "not-the-token", "refused the bridge's credentials"),
+        ("KILOWATCH_INFLUX_ORG", "no-such-org", "has no such organisation"),
+        ("KILOWATCH_INFLUX_BUCKET", "no-such-bucket", "has no bucket or database 'no-such-bucket'"),
     ],
 )
 def test_a_wrong_token_org_or_bucket_stops_the_bridge_at_start(
