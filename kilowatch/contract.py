@@ -45,6 +45,7 @@ RejectReason = Literal[
     "invalid_power_factor",
     "unknown_plant",
     "unknown_meter",
+    "internal_error",
 ]
 
 
@@ -154,7 +155,7 @@ def parse_ts(value: Any) -> int:
     if isinstance(value, bool):
         raise InvalidField("invalid_ts", "ts must be RFC 3339 text or Unix seconds, not a boolean")
     if isinstance(value, int | float):
-        if not _finite(value) or value < 0 or value > MAX_UNIX_S:
+        if not finite(value) or value < 0 or value > MAX_UNIX_S:
             raise InvalidField(
                 "invalid_ts", f"ts {value!r} is not a plausible Unix time in seconds"[:200]
             )
@@ -182,7 +183,7 @@ def _rfc3339(text: str) -> datetime:
         raise InvalidField("invalid_ts", f"ts {text[:64]!r} is not RFC 3339") from None
 
 
-def _finite(value: int | float) -> bool:
+def finite(value: int | float) -> bool:
     """A number a float can hold, not NaN or infinite (JSON integers have no size limit)."""
     try:
         return math.isfinite(value)
@@ -194,7 +195,7 @@ def _number(obj: dict[str, Any], name: str, *, minimum: float | None = None) -> 
     value = obj.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not finite(value):
         raise InvalidField("invalid_field", f"{name} must be a finite number, got {value!r}"[:200])
     if minimum is not None and value < minimum:
         raise InvalidField("invalid_field", f"{name} must be >= {minimum}, got {value!r}"[:200])
@@ -213,7 +214,7 @@ def _phases(obj: dict[str, Any], name: str) -> tuple[float, ...]:
         if (
             isinstance(v, bool)
             or not isinstance(v, int | float)
-            or not _finite(v)
+            or not finite(v)
             or abs(v) > MAX_ABS_VALUE
         ):
             raise InvalidField(
@@ -240,7 +241,7 @@ def parse_reading(obj: Any, plant: str, meter: str, now: float) -> Reading:
     energy = obj["energy_kwh"]
     if isinstance(energy, bool) or not isinstance(energy, int | float):
         raise InvalidField("invalid_energy", f"energy_kwh must be a number, got {energy!r}"[:200])
-    if not _finite(energy) or not 0 <= energy <= MAX_ABS_VALUE:
+    if not finite(energy) or not 0 <= energy <= MAX_ABS_VALUE:
         raise InvalidField(
             "invalid_energy", f"energy_kwh must be a number 0..1e15, got {energy!r}"[:200]
         )
@@ -248,7 +249,7 @@ def parse_reading(obj: Any, plant: str, meter: str, now: float) -> Reading:
     if (
         isinstance(interval, bool)
         or not isinstance(interval, int | float)
-        or not _finite(interval)
+        or not finite(interval)
         or interval != int(interval)
         or not 1 <= interval <= 86400
     ):

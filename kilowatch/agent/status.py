@@ -8,7 +8,6 @@ The bridge calls parse_agent_status() and writes agent_status_line() into the me
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -21,6 +20,7 @@ from kilowatch.contract import (
     InvalidField,
     Rejection,
     RejectReason,
+    finite,
     parse_ts,
 )
 from kilowatch.influx.lineprotocol import NS_PER_S, format_point
@@ -148,7 +148,7 @@ def parse_agent_status(
         doc = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError:
         return reject("invalid_utf8", "payload is not valid UTF-8")
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: arrays nested thousands deep
         return reject("invalid_json", f"payload is not valid JSON: {err}"[:200])
     if not isinstance(doc, dict):
         return reject("not_object", f"payload must be a JSON object, got {type(doc).__name__}")
@@ -182,9 +182,9 @@ def parse_agent_status(
 
 def _count(doc: dict[str, Any], name: str) -> int:
     value = doc.get(name, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise InvalidField(
-            "invalid_field", f"{name} must be a whole number >= 0, got {value!r}"[:200]
+            "invalid_field", f"{name} must be a whole number >= 0 (64 bits), got {value!r}"[:200]
         )
     return value
 
@@ -210,7 +210,7 @@ def _seconds(doc: dict[str, Any], name: str) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or not math.isfinite(value)
+        or not finite(value)
         or value < 0
     ):
         raise InvalidField("invalid_field", f"{name} must be a number >= 0, got {value!r}"[:200])

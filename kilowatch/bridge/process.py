@@ -7,6 +7,7 @@ exactly its lines are stored, and set a single message aside if InfluxDB refuses
 from __future__ import annotations
 
 import itertools
+import logging
 import operator
 from collections import defaultdict
 from collections.abc import Container, Sequence
@@ -22,9 +23,11 @@ from kilowatch.agent.status import (
     parse_agent_status,
 )
 from kilowatch.config import UNASSIGNED_LINE, KilowatchConfig
-from kilowatch.contract import DEFAULT_PREFIX, Reading, Rejection, parse_message
+from kilowatch.contract import DEFAULT_PREFIX, Parsed, Reading, Rejection, parse_message
 from kilowatch.influx.lineprotocol import NS_PER_S, escape_tag, format_point
 from kilowatch.tariff import PlantTariff, Tariff, load_tariff
+
+logger = logging.getLogger(__name__)
 
 MAX_STORED_PAYLOAD_BYTES = 4096
 _TS, _INTERVAL, _ENERGY = (operator.attrgetter(name) for name in ("ts", "interval_s", "energy_kwh"))
@@ -50,16 +53,17 @@ class Prepared:
     rejected: int = 0
     newest_ts: int | None = None
     rejections: list[Rejection] = field(default_factory=list)
-    # By plant, each reading with the index of its message (InfluxDB may refuse a message).
-    accepted: dict[str, list[tuple[int, Reading]]] = field(default_factory=dict)
+    accepted: dict[str, list[Reading]] = field(default_factory=dict)  # by plant
 
-    def stored_readings(self, refused: Container[int] = frozenset()) -> dict[str, list[Reading]]:
-        """The accepted readings by plant, but for those of the messages InfluxDB refused."""
+    def stored_readings(
+        self, refused: Container[tuple[str, int]] = frozenset()
+    ) -> dict[str, list[Reading]]:
+        """The accepted readings by plant, but those InfluxDB refused, by (meter, ts)."""
         if not refused:
-            return {plant: [r for _, r in items] for plant, items in self.accepted.items()}
+            return self.accepted
         return {
-            plant: [r for index, r in items if index not in refused]
-            for plant, items in self.accepted.items()
+            plant: [r for r in readings if (r.meter, r.ts) not in refused]
+            for plant, readings in self.accepted.items()
         }
 
 
@@ -125,10 +129,22 @@ class ReadingProcessor:
         out = Prepared(lines=[[] for _ in messages])
         accepted: dict[str, list[tuple[int, Reading]]] = defaultdict(list)
         for index, message in enumerate(messages):
-            if self._status_prefix in message.topic:
-                self._agent_status(message, out.lines[index], out)
-                continue
-            parsed = parse_message(message.topic, message.payload, now, self._prefix)
+            try:
+                if self._status_prefix in message.topic:
+                    self._agent_status(message, out.lines[index], out)
+                    continue
+                parsed = parse_message(message.topic, message.payload, now, self._prefix)
+            except Exception as err:  # a bug must not stop every plant's data: set this aside
+                logger.exception("could not parse a message on %s", message.topic[:200])
+                parsed = Parsed(
+                    rejections=[
+                        Rejection(
+                            "internal_error",
+                            f"kilowatch failed: {err!r}"[:1000],
+                            payload=message.payload,
+                        )
+                    ]
+                )
             rejections = parsed.rejections
             readings = parsed.readings
             if readings:
@@ -142,7 +158,7 @@ class ReadingProcessor:
                 out.rejections.extend(rejections)
         for plant, items in accepted.items():
             self._cost_and_format(plant, items, out)
-            out.accepted[plant] = items
+            out.accepted[plant] = [reading for _, reading in items]
         return out
 
     def _agent_status(self, message: Message, lines: list[str], out: Prepared) -> None:

@@ -14,6 +14,7 @@ import itertools
 import logging
 import operator
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -21,11 +22,12 @@ from typing import NamedTuple
 
 from kilowatch.bridge.batch_client import BatchClient, Publish
 from kilowatch.bridge.health import BridgeHealth, Window
-from kilowatch.bridge.process import Message, Prepared, ReadingProcessor
+from kilowatch.bridge.process import ENERGY, Message, Prepared, ReadingProcessor
 from kilowatch.bridge.running import RunningBills
 from kilowatch.bridge.settings import BridgeSettings
 from kilowatch.connections import mqtt_client
 from kilowatch.contract import Rejection
+from kilowatch.influx.lineprotocol import NS_PER_S
 from kilowatch.influx.writer import InfluxWriteError, InfluxWriter
 from kilowatch.settings import SettingsError
 
@@ -38,6 +40,8 @@ BATCH_MAX_BYTES = 1_000_000  # of payloads (~15,000 readings in arrays): batches
 
 
 _PAYLOAD = operator.attrgetter("payload")
+_METER_TAG = re.compile(r",meter=([^,]+)")  # ids are plain: no escapes to undo
+Key = tuple[str, int]  # (meter, ts): a reading's identity
 
 
 class Received(NamedTuple):
@@ -78,7 +82,10 @@ class Bridge:
         self._leftover: Received | None = None  # the part of a read that overflowed a batch
         self._received = 0  # messages queued: written by the network thread only
         self._taken = 0  # messages taken into batches: written by the main thread only
+        self._received_bytes = 0  # of payloads, likewise: memory is bounded in both
+        self._taken_bytes = 0
         self._max_pending = settings.max_pending_messages
+        self._max_pending_bytes = settings.max_pending_mb * 1_000_000
         # At most one costed batch waits while another is written: memory stays bounded.
         self._prepared: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self._stopping = threading.Event()
@@ -135,11 +142,15 @@ class Bridge:
     def _on_publishes(self, _client: BatchClient, publishes: list[Publish]) -> None:
         # Kept minimal: this thread's time per message sets the bridge's ceiling.
         self.health.messages_received_total += len(publishes)  # written by this thread only
-        while self.queue_depth >= self._max_pending and not self._stopping.is_set():
+        while (
+            self.queue_depth >= self._max_pending or self.pending_bytes >= self._max_pending_bytes
+        ) and not self._stopping.is_set():
             # Full: the socket is not read and the broker holds the rest.
             self._stopping.wait(0.01)
+        read = Received(publishes, self._connection, self._clock())
+        self._received_bytes += _payload_bytes(read)
         self._received += len(publishes)
-        self._pending.put(Received(publishes, self._connection, self._clock()))
+        self._pending.put(read)
 
     # Main thread: batch and cost
 
@@ -237,6 +248,11 @@ class Bridge:
         """Messages received and not yet taken into a batch."""
         return self._received - self._taken
 
+    @property
+    def pending_bytes(self) -> int:
+        """Payload bytes received and not yet taken into a batch."""
+        return self._received_bytes - self._taken_bytes
+
     def _collect(self) -> list[Received]:
         """Reads holding up to batch_max_messages, once one has come and the batch has filled.
 
@@ -270,6 +286,7 @@ class Bridge:
             reads = [first._replace(publishes=first.publishes[:limit])]
             count = limit
         self._taken += count
+        self._taken_bytes += sum(map(_payload_bytes, reads))
         return reads
 
     def _wait_for_more(self, limit: int) -> None:
@@ -326,32 +343,38 @@ class Bridge:
                 ]
                 self._client.ack_many(mids)
 
-    def _write_batch(self, messages: list[Message], prepared: Prepared) -> set[int] | None:
-        """Store every message's lines; the indexes of the messages InfluxDB refused (set
-        aside in `rejected`), None if stopped first."""
+    def _write_batch(self, messages: list[Message], prepared: Prepared) -> set[Key] | None:
+        """Store every message's lines; the (meter, ts) of the readings InfluxDB refused (each
+        set aside in `rejected`), None if stopped first."""
         lines = [line for per_message in prepared.lines for line in per_message]
         try:
             return set() if self._write_until_stored(lines) else None
         except InfluxWriteError as err:
             logger.warning("InfluxDB refused a batch (%s); writing its messages one by one", err)
-        refused = set()
-        for index, (message, message_lines) in enumerate(
-            zip(messages, prepared.lines, strict=True)
-        ):
+        refused: set[Key] = set()
+        for message, message_lines in zip(messages, prepared.lines, strict=True):
             try:
                 if not self._write_until_stored(message_lines):
                     return None
-            except InfluxWriteError as err:
-                refused.add(index)
-                if not self._set_aside(message, str(err)):
-                    return None
+                continue
+            except InfluxWriteError:
+                pass
+            for line in message_lines:  # which points does InfluxDB refuse? one at a time
+                try:
+                    if not self._write_until_stored([line]):
+                        return None
+                except InfluxWriteError as err:
+                    if (key := _reading_key(line)) is not None:
+                        refused.add(key)
+                    if not self._set_aside(message, f"{err}; the point: {line}"):
+                        return None
         return refused
 
     def _set_aside(self, message: Message, why: str) -> bool:
-        """Store a message InfluxDB refused as a `rejected` point; False if stopped first."""
+        """Store a point InfluxDB refused as a `rejected` point; False if stopped first."""
         rejection = Rejection(
             "storage_rejected",
-            f"InfluxDB refused this message's points: {why}"[:1000],
+            f"InfluxDB refused a point of this message: {why}"[:2000],
             payload=message.payload,
         )
         lines = self._processor.rejection_lines([rejection], message.received_at)
@@ -409,6 +432,14 @@ class Bridge:
             self.health.give_back(window)  # its counts (retries, above all) go in the next point
             return Window()
         return window
+
+
+def _reading_key(line: str) -> Key | None:
+    """(meter, ts) of an `energy` line, the identity of its reading; None for other points."""
+    if not line.startswith(ENERGY + ","):
+        return None
+    meter = _METER_TAG.search(line)
+    return None if meter is None else (meter.group(1), int(line.rsplit(" ", 1)[1]) // NS_PER_S)
 
 
 def _payload_bytes(read: Received) -> int:

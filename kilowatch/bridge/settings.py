@@ -43,7 +43,10 @@ class BridgeSettings(KilowatchSettings):
         description="messages per batch; keep under the broker's in-flight window",
     )
     flush_interval_ms: int = Field(50, ge=0, le=10_000, description="longest wait to fill a batch")
-    max_pending_messages: int = Field(20_000, ge=1, description="received, not yet stored")
+    max_pending_messages: int = Field(20_000, ge=1, description="received, not yet costed")
+    max_pending_mb: float = Field(
+        64.0, gt=0, description="payload megabytes received, not yet costed"
+    )
     retry_initial_s: float = Field(0.5, gt=0, description="first wait after a failed write")
     retry_max_s: float = Field(30.0, gt=0, description="longest wait between write attempts")
     retry_exponential_base: float = Field(2.0, ge=1, description="wait growth per failure")

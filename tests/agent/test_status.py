@@ -106,6 +106,10 @@ def test_unknown_times_are_left_out_of_the_fields() -> None:
         (TOPIC, b'{"ts": 1796000400, "failing_meters": ["a b"]}', "invalid_field"),
         (TOPIC, b'{"ts": 1796000400, "last_publish_ts": "soon"}', "invalid_ts"),
         (TOPIC, b" " * 300_000, "payload_too_large"),
+        (TOPIC, b"[" * 100_000, "invalid_json"),
+        (TOPIC, b'{"ts": 1796000400, "uptime_s": 1' + b"0" * 400 + b"}", "invalid_field"),
+        (TOPIC, b'{"ts": 1796000400, "backlog_readings": 9223372036854775808}', "invalid_field"),
+        (TOPIC, b'{"ts": "0001-01-01T00:00:00Z"}', "invalid_ts"),
     ],
 )
 def test_bad_status_messages_are_rejected_with_a_reason(

@@ -272,42 +272,44 @@ def test_array_with_some_bad_readings_keeps_the_good_ones(
     assert '{"ts":1795178700,"energy_kwh":-1}' in {r["payload"] for r in rows}
 
 
-def test_a_message_influxdb_refuses_is_set_aside_and_left_out_of_the_bill(
+def test_a_point_influxdb_refuses_is_set_aside_and_left_out_of_the_bill(
     mosquitto: Mosquitto, influxdb: InfluxDB1, influx_db_name: str, start_bridge: StartBridge
 ) -> None:
     now = int(time.time())
     end = now - now % 300
     seattle = ZoneInfo("America/Los_Angeles")
     if (
-        datetime.fromtimestamp(end - 600, seattle).month
+        datetime.fromtimestamp(end - 900, seattle).month
         != datetime.fromtimestamp(end, seattle).month
     ):
-        pytest.skip("the two readings would fall in two months' bills: run again in 5 minutes")
+        pytest.skip("the readings would fall in two months' bills: run again in 15 minutes")
     # `seq` already stored as text in this shard: InfluxDB refuses any integer `seq` in it.
     influxdb.write(influx_db_name, [f'energy,meter=legacy seq="7" {end}'])
     start_bridge(mosquitto, influxdb, influx_db_name)
+    refused = f'{{"ts": {end - 600}, "energy_kwh": 3, "seq": 7}}'
     publish_lines(
         mosquitto,
         SEA,
         [
-            f'{{"ts": {end - 300}, "energy_kwh": 2}}',
-            f'{{"ts": {end}, "energy_kwh": 3, "seq": 7}}',
+            f'{{"ts": {end - 900}, "energy_kwh": 2}}',
+            f'[{{"ts": {end - 300}, "energy_kwh": 4}}, {refused}]',  # one point of two refused
         ],
     )
     wait_for("rejections", lambda: count_points(influxdb, influx_db_name, "rejected"), 1)
     [row] = influxdb.query("SELECT reason, detail, payload FROM rejected", db=influx_db_name)
     assert row["reason"] == "storage_rejected"
     assert "field type conflict" in row["detail"]
-    assert row["payload"] == f'{{"ts": {end}, "energy_kwh": 3, "seq": 7}}'
-    assert count_points(influxdb, influx_db_name) == 1  # the other message was stored
+    assert f"seq=7i {(end - 600) * 10**9}" in row["detail"]  # the refused point itself
+    assert row["payload"] == f'[{{"ts": {end - 300}, "energy_kwh": 4}}, {refused}]'
+    assert count_points(influxdb, influx_db_name) == 2  # the other points were stored
     wait_for(
         "refused readings counted as rejected",
         lambda: health_total(influxdb, influx_db_name, "rejected"),
         1,
     )
-    assert health_total(influxdb, influx_db_name, "readings_written") == 1
-    wait_for("readings in the bill", lambda: int(plant_bill(influxdb, influx_db_name)[1]), 1)
-    assert plant_bill(influxdb, influx_db_name) == (2, 1)
+    assert health_total(influxdb, influx_db_name, "readings_written") == 2
+    wait_for("readings in the bill", lambda: int(plant_bill(influxdb, influx_db_name)[1]), 2)
+    assert plant_bill(influxdb, influx_db_name) == (6, 2)
 
 
 def plant_bill(influx: InfluxDB1, database: str) -> tuple[float, int]:

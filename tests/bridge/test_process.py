@@ -67,3 +67,28 @@ def test_payload_is_cut_to_4_kib_and_escaped(processor: ReadingProcessor) -> Non
     (line,) = processor.prepare([message("kilowatch/sea/m/readings", payload)], NOW).lines[0]
     assert "\n" not in line
     assert ",reason=invalid_json " in line or ",reason=invalid_ts " in line
+
+
+def test_a_message_kilowatch_fails_on_is_set_aside_and_the_others_go_on(
+    processor: ReadingProcessor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kilowatch.bridge.process as process
+
+    real = process.parse_message
+
+    def parse_with_a_bug(topic: str, payload: bytes, *args: object):
+        if b"bug" in payload:
+            raise ZeroDivisionError("a bug")
+        return real(topic, payload, *args)
+
+    monkeypatch.setattr(process, "parse_message", parse_with_a_bug)
+    out = processor.prepare(
+        [
+            message("kilowatch/sea/assembly-01/readings", '{"ts": 1795168800, "bug": 1}'),
+            message("kilowatch/sea/assembly-01/readings", '{"ts": 1795168800, "energy_kwh": 2}'),
+        ],
+        NOW,
+    )
+    assert [r.reason for r in out.rejections] == ["internal_error"]
+    assert "ZeroDivisionError" in out.rejections[0].detail
+    assert out.lines[0][0].startswith("rejected,") and out.readings == 1

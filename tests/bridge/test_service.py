@@ -60,6 +60,29 @@ def test_every_message_is_batched_once_in_order_within_the_limit(
         batched += in_batch
     assert batched == list(range(mid))
     assert subject._leftover is None
+    assert subject.pending_bytes == 0
+
+
+def test_the_network_thread_waits_while_too_many_payload_bytes_wait() -> None:
+    subject = Bridge(
+        BridgeSettings.load(config=PLANT_FILE, max_pending_mb=1, flush_interval_ms=0),
+        processor(),
+        InfluxV1Writer(InfluxTarget("http://127.0.0.1:9", "unused")),
+    )
+    subject._on_publishes(None, publishes(2, 0, 600_000))  # type: ignore[arg-type]
+    assert subject.pending_bytes == 1_200_000
+    network = threading.Thread(
+        target=subject._on_publishes,
+        args=(None, publishes(1, 2, 600_000)),
+        daemon=True,
+    )
+    network.start()
+    network.join(0.3)
+    assert network.is_alive()  # over 1 MB waits: it holds the read, the socket is not read
+    subject._collect()
+    network.join(5)
+    assert not network.is_alive()
+    assert subject.pending_bytes == 600_000
 
 
 def test_a_batch_stops_at_its_payload_bytes() -> None:
