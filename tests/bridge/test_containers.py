@@ -82,9 +82,9 @@ def stored_costs(influx_url: str) -> list[float]:
     return sorted(record.get_value() for table in tables for record in table.records)
 
 
-def test_bridge_costs_readings_into_influxdb_2(containers: tuple[str, str], tmp_path: Path) -> None:
-    broker_url, influx_url = containers
-    env = {
+def bridge_env(broker_url: str, influx_url: str) -> dict[str, str]:
+    """`kilowatch bridge`'s settings for the containers."""
+    return {
         "KILOWATCH_CONFIG": str(EXAMPLE_PLANT_FILE),
         "KILOWATCH_MQTT_URL": broker_url,
         "KILOWATCH_INFLUX_URL": influx_url,
@@ -93,6 +93,11 @@ def test_bridge_costs_readings_into_influxdb_2(containers: tuple[str, str], tmp_
         "KILOWATCH_INFLUX_BUCKET": BUCKET,
         "PATH": os.environ.get("PATH", ""),
     }
+
+
+def test_bridge_costs_readings_into_influxdb_2(containers: tuple[str, str], tmp_path: Path) -> None:
+    broker_url, influx_url = containers
+    env = bridge_env(broker_url, influx_url)
     with BackgroundProcess(
         kilowatch_argv("bridge"), env=env, log_path=tmp_path / "bridge.log"
     ) as bridge:
@@ -118,16 +123,7 @@ def test_a_wrong_token_org_or_bucket_stops_the_bridge_at_start(
     containers: tuple[str, str], setting: str, value: str, sentence: str
 ) -> None:
     broker_url, influx_url = containers
-    env = {
-        "KILOWATCH_CONFIG": str(EXAMPLE_PLANT_FILE),
-        "KILOWATCH_MQTT_URL": broker_url,
-        "KILOWATCH_INFLUX_URL": influx_url,
-        "KILOWATCH_INFLUX_TOKEN": TOKEN,
-        "KILOWATCH_INFLUX_ORG": ORG,
-        "KILOWATCH_INFLUX_BUCKET": BUCKET,
-        "PATH": os.environ.get("PATH", ""),
-        setting: value,
-    }
+    env = bridge_env(broker_url, influx_url) | {setting: value}
     done = subprocess.run(
         kilowatch_argv("bridge"), env=env, capture_output=True, text=True, timeout=60, check=False
     )
