@@ -116,12 +116,7 @@ class PlantTariff:
             raise TariffError("ts_end, interval_s and energy_kwh must be 1-D arrays of one length")
         if not len(end):
             return CostBatch(np.zeros(0), np.zeros(0), np.zeros(0, dtype=object))
-        if length.min() < 1:
-            raise TariffError(f"interval_s must be >= 1 second, got {int(length.min())}")
-        start = end - length
-        line = self._span(int(start.min()), int(end.max()) - 1)
-        first = line.segment(start)
-        last = line.segment(end - 1)
+        line, start, first, last = self._locate(end, length)
         mean = line.rate[first]
         period = line.period[first]
         split = np.flatnonzero(last > first)
@@ -131,6 +126,17 @@ class PlantTariff:
             )
         rate = mean * self._tax_factor
         return CostBatch(energy * rate, rate, self._names[period])
+
+    def _locate(
+        self, end: np.ndarray, length: np.ndarray
+    ) -> tuple[Timeline, np.ndarray, np.ndarray, np.ndarray]:
+        """The timeline spanning the intervals, their starts, and the segments holding each
+        interval's first and last second."""
+        if length.min() < 1:
+            raise TariffError(f"interval_s must be >= 1 second, got {int(length.min())}")
+        start = end - length
+        line = self._span(int(start.min()), int(end.max()) - 1)
+        return line, start, line.segment(start), line.segment(end - 1)
 
     @property
     def periods(self) -> tuple[str, ...]:
@@ -153,12 +159,7 @@ class PlantTariff:
         pretax = np.zeros((len(end), n_periods))
         if not len(end):
             return PeriodSplit(share, pretax)
-        if length.min() < 1:
-            raise TariffError(f"interval_s must be >= 1 second, got {int(length.min())}")
-        start = end - length
-        line = self._span(int(start.min()), int(end.max()) - 1)
-        first = line.segment(start)
-        last = line.segment(end - 1)
+        line, start, first, last = self._locate(end, length)
         whole = np.flatnonzero(last == first)
         share[whole, line.period[first[whole]]] = 1.0
         pretax[whole, line.period[first[whole]]] = line.rate[first[whole]]
