@@ -171,16 +171,29 @@ def parse_ts(value: Any) -> int:
 
 
 def _rfc3339(text: str) -> datetime:
+    parsed = _aware_datetime(text)
+    if parsed is None and text[17:19] == "60":  # a leap second (RFC 3339 allows them)
+        before = _aware_datetime(text[:17] + "59" + text[19:], shown=text)
+        if before is not None and before.year < 9999:
+            parsed = before + timedelta(seconds=1)  # counted as the next second
+    if parsed is None:
+        raise InvalidField("invalid_ts", f"ts {text[:64]!r} is not RFC 3339")
+    return parsed
+
+
+def _aware_datetime(text: str, shown: str | None = None) -> datetime | None:
+    """An RFC 3339 time with its offset; None if it is not one; InvalidField (naming `shown`,
+    the text as sent) if it lacks the offset."""
     try:
         return msgspec.convert(text, _Aware)
     except msgspec.ValidationError as err:
         if "timezone" in str(err):
             raise InvalidField(
-                "invalid_ts", f"ts {text[:64]!r} has no UTC offset; add Z or +hh:mm"
+                "invalid_ts", f"ts {(shown or text)[:64]!r} has no UTC offset; add Z or +hh:mm"
             ) from None
-        if text[17:19] == "60":  # a leap second (RFC 3339 allows them): the next second
-            return _rfc3339(text[:17] + "59" + text[19:]) + timedelta(seconds=1)
-        raise InvalidField("invalid_ts", f"ts {text[:64]!r} is not RFC 3339") from None
+        return None
+    except UnicodeError:  # a lone surrogate, which only the json module lets through
+        return None
 
 
 def finite(value: int | float) -> bool:

@@ -92,6 +92,8 @@ def test_array_keeps_good_readings_and_rejects_each_bad_one() -> None:
         (b'{"ts": 1795963500, "energy_kwh": 1, "seq": -1}', "invalid_field"),
         (b'{"ts": 1795963500, "energy_kwh": 1, "note": "caf\xe9"}', "invalid_utf8"),
         (b"[]", "no_readings"),
+        (b'{"ts": "\\ud800", "energy_kwh": 1}', "invalid_ts"),  # a lone surrogate
+        (b'{"ts": "9999-12-31T23:59:60Z", "energy_kwh": 1}', "invalid_ts"),
         (b'{"ts": "0001-01-01T00:00:00Z", "energy_kwh": 1}', "invalid_ts"),
         (b'{"ts": "1969-12-31T23:59:59Z", "energy_kwh": 1}', "invalid_ts"),
         (b'{"ts": "20261129T100000Z", "energy_kwh": 1}', "invalid_ts"),  # ISO 8601, not RFC 3339

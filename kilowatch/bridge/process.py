@@ -1,7 +1,7 @@
 """The bridge's pure core: MQTT messages in, costed line protocol out (no I/O).
 
 Every message becomes its own list of lines, so the shell can acknowledge each message once
-exactly its lines are stored, and set a single message aside if InfluxDB refuses it.
+exactly its lines are stored, and find which of a message's points InfluxDB refuses.
 """
 
 from __future__ import annotations
@@ -56,13 +56,13 @@ class Prepared:
     accepted: dict[str, list[Reading]] = field(default_factory=dict)  # by plant
 
     def stored_readings(
-        self, refused: Container[tuple[str, int]] = frozenset()
+        self, refused: Container[tuple[str, str, int]] = frozenset()
     ) -> dict[str, list[Reading]]:
-        """The accepted readings by plant, but those InfluxDB refused, by (meter, ts)."""
+        """The accepted readings by plant, but those InfluxDB refused, by (plant, meter, ts)."""
         if not refused:
             return self.accepted
         return {
-            plant: [r for r in readings if (r.meter, r.ts) not in refused]
+            plant: [r for r in readings if (plant, r.meter, r.ts) not in refused]
             for plant, readings in self.accepted.items()
         }
 

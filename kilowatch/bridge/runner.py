@@ -77,8 +77,14 @@ def _connect_influx(settings: BridgeSettings, stop: threading.Event) -> InfluxWr
                 else settings.influx_version
             )
             writer = open_writer(target, version)
-            # A first, empty health point: wrong credentials, org or bucket show now, not later.
-            writer.write([BridgeHealth(settings.mqtt_client_id).point(Window(), time.time(), 0)])
+            try:
+                # A first, empty health point: wrong credentials, org or bucket show now.
+                writer.write(
+                    [BridgeHealth(settings.mqtt_client_id).point(Window(), time.time(), 0)]
+                )
+            except InfluxWriteError:
+                writer.close()
+                raise
             logger.info("InfluxDB %s API at %s", version, settings.influx_url)
             return writer
         except InfluxWriteError as err:

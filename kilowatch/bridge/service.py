@@ -40,8 +40,9 @@ BATCH_MAX_BYTES = 1_000_000  # of payloads (~15,000 readings in arrays): batches
 
 
 _PAYLOAD = operator.attrgetter("payload")
-_METER_TAG = re.compile(r",meter=([^,]+)")  # ids are plain: no escapes to undo
-Key = tuple[str, int]  # (meter, ts): a reading's identity
+_PLANT_TAG = re.compile(r",plant=([^, ]+)")  # ids are plain: no escapes to undo
+_METER_TAG = re.compile(r",meter=([^, ]+)")
+Key = tuple[str, str, int]  # (plant, meter, ts): a reading's identity
 
 
 class Received(NamedTuple):
@@ -344,8 +345,8 @@ class Bridge:
                 self._client.ack_many(mids)
 
     def _write_batch(self, messages: list[Message], prepared: Prepared) -> set[Key] | None:
-        """Store every message's lines; the (meter, ts) of the readings InfluxDB refused (each
-        set aside in `rejected`), None if stopped first."""
+        """Store every message's lines; the (plant, meter, ts) of the readings InfluxDB refused
+        (set aside in `rejected`), None if stopped first."""
         lines = [line for per_message in prepared.lines for line in per_message]
         try:
             return set() if self._write_until_stored(lines) else None
@@ -359,22 +360,25 @@ class Bridge:
                 continue
             except InfluxWriteError:
                 pass
-            for line in message_lines:  # which points does InfluxDB refuse? one at a time
+            errors = []  # which points does InfluxDB refuse? one at a time
+            for line in message_lines:
                 try:
                     if not self._write_until_stored([line]):
                         return None
                 except InfluxWriteError as err:
+                    errors.append(f"{err} (the point: {line[:500]})")
                     if (key := _reading_key(line)) is not None:
                         refused.add(key)
-                    if not self._set_aside(message, f"{err}; the point: {line}"):
-                        return None
+            if errors and not self._set_aside(message, errors):
+                return None
         return refused
 
-    def _set_aside(self, message: Message, why: str) -> bool:
-        """Store a point InfluxDB refused as a `rejected` point; False if stopped first."""
+    def _set_aside(self, message: Message, errors: list[str]) -> bool:
+        """Store what InfluxDB said of a message's refused points in `rejected`; False if
+        stopped first."""
         rejection = Rejection(
             "storage_rejected",
-            f"InfluxDB refused a point of this message: {why}"[:2000],
+            f"InfluxDB refused {len(errors)} point(s) of this message: {'; '.join(errors)}"[:2000],
             payload=message.payload,
         )
         lines = self._processor.rejection_lines([rejection], message.received_at)
@@ -435,11 +439,13 @@ class Bridge:
 
 
 def _reading_key(line: str) -> Key | None:
-    """(meter, ts) of an `energy` line, the identity of its reading; None for other points."""
+    """(plant, meter, ts) of an `energy` line, its reading's identity; None for other points."""
     if not line.startswith(ENERGY + ","):
         return None
-    meter = _METER_TAG.search(line)
-    return None if meter is None else (meter.group(1), int(line.rsplit(" ", 1)[1]) // NS_PER_S)
+    plant, meter = _PLANT_TAG.search(line), _METER_TAG.search(line)
+    if plant is None or meter is None:
+        return None
+    return plant.group(1), meter.group(1), int(line.rsplit(" ", 1)[1]) // NS_PER_S
 
 
 def _payload_bytes(read: Received) -> int:

@@ -92,3 +92,16 @@ def test_a_message_kilowatch_fails_on_is_set_aside_and_the_others_go_on(
     assert [r.reason for r in out.rejections] == ["internal_error"]
     assert "ZeroDivisionError" in out.rejections[0].detail
     assert out.lines[0][0].startswith("rejected,") and out.readings == 1
+
+
+def test_readings_influxdb_refused_are_told_apart_by_plant(processor: ReadingProcessor) -> None:
+    both = '{"ts": 1795168800, "energy_kwh": 1}'  # the same meter id and ts in two plants
+    out = processor.prepare(
+        [
+            message("kilowatch/hmo/main/readings", both),
+            message("kilowatch/sea/main/readings", both),
+        ],
+        NOW,
+    )
+    stored = out.stored_readings({("hmo", "main", 1795168800)})
+    assert (len(stored["hmo"]), len(stored["sea"])) == (0, 1)
