@@ -120,19 +120,31 @@ class RunningBill:
         energy_kwh: Iterable[float],
         reactive_kvarh: Iterable[float | None] | None = None,
     ) -> None:
-        """Count a batch of one meter's readings; a ts seen before replaces the earlier one."""
-        ts_list = [int(t) for t in ts_end]
-        lengths = [int(s) for s in interval_s]
-        energies = [float(e) for e in energy_kwh]
-        kvarhs = (
-            [np.nan] * len(ts_list)
-            if reactive_kvarh is None
-            else [np.nan if k is None else float(k) for k in reactive_kvarh]
-        )
-        if not len(ts_list) == len(lengths) == len(energies) == len(kvarhs):
+        """Count a batch of one meter's readings; a ts seen before replaces the earlier one.
+
+        Lists or numpy arrays; None among the reactive energies means none was measured.
+        """
+        ts = np.asarray(ts_end, dtype=np.int64)
+        length = np.asarray(interval_s, dtype=np.int64)
+        kwh = np.asarray(energy_kwh, dtype=np.float64)
+        if reactive_kvarh is None:
+            kvarh = np.full(len(ts), np.nan)
+        elif isinstance(reactive_kvarh, np.ndarray):
+            kvarh = reactive_kvarh.astype(np.float64, copy=False)
+        else:
+            kvarh = np.array([np.nan if k is None else k for k in reactive_kvarh], dtype=np.float64)
+        if not ts.ndim == length.ndim == kwh.ndim == kvarh.ndim == 1 or not (
+            len(ts) == len(length) == len(kwh) == len(kvarh)
+        ):
             raise BillingError("ts_end, interval_s, energy_kwh and reactive_kvarh differ in length")
-        if not ts_list:
+        if not len(ts):
             return
+        ts_list, lengths, energies, kvarhs = (
+            ts.tolist(),
+            length.tolist(),
+            kwh.tolist(),
+            kvarh.tolist(),
+        )
         if self._kept_from is not None and min(ts_list) <= self._kept_from:
             self._late = True
         # The last of a repeated ts wins, as in InfluxDB.
@@ -142,13 +154,7 @@ class RunningBill:
         if len(batch) == len(ts_list) and seen.keys().isdisjoint(batch):
             # The usual case, all new and none repeated: no reading-by-reading loop.
             seen.update(batch)
-            self._apply_arrays(
-                meter,
-                np.array(ts_list, dtype=np.int64),
-                np.array(lengths, dtype=np.int64),
-                np.array(energies),
-                np.array(kvarhs),
-            )
+            self._apply_arrays(meter, ts, length, kwh, kvarh)
             return
         added: list[tuple[int, Stored]] = []
         removed: list[tuple[int, Stored]] = []

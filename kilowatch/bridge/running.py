@@ -7,10 +7,14 @@ points for the dashboards.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import operator
 import threading
 from collections import defaultdict
 from collections.abc import Mapping
+
+import numpy as np
 
 from kilowatch.billing.errors import BillingError
 from kilowatch.billing.influx import InfluxSource, restore_running_bill
@@ -23,6 +27,9 @@ logger = logging.getLogger(__name__)
 # Readings are added in bulk (per health report, or per this many) because a RunningBill's cost
 # is mostly per call: one call per meter and batch cost a quarter of the bridge's throughput.
 FLUSH_READINGS = 50_000
+_TS, _INTERVAL, _ENERGY, _KVARH, _METER = map(
+    operator.attrgetter, ("ts", "interval_s", "energy_kwh", "reactive_kvarh", "meter")
+)
 
 
 class RunningBills:
@@ -63,21 +70,30 @@ class RunningBills:
                 self._flush()
 
     def _flush(self) -> None:
-        """Add the pending readings, plant by plant and meter by meter."""
+        """Add the pending readings, plant by plant and meter by meter, as columns."""
         pending, self._pending, self._pending_count = self._pending, defaultdict(list), 0
         for plant_id, readings in pending.items():
-            by_meter: dict[str, list[Reading]] = defaultdict(list)
-            for reading in readings:
-                by_meter[reading.meter].append(reading)
+            count = len(readings)
+            ts = np.fromiter(map(_TS, readings), np.int64, count)
+            length = np.fromiter(map(_INTERVAL, readings), np.int64, count)
+            kwh = np.fromiter(map(_ENERGY, readings), np.float64, count)
+            kvarhs = list(map(_KVARH, readings))
+            kvarh = (
+                np.array([np.nan if k is None else k for k in kvarhs], dtype=np.float64)
+                if kvarhs.count(None) != count
+                else np.full(count, np.nan)
+            )
+            # A message holds one meter's readings, so they come in runs of one meter.
+            rows: dict[str, list[range]] = defaultdict(list)
+            start = 0
+            for meter, run in itertools.groupby(readings, key=_METER):
+                end = start + sum(1 for _ in run)
+                rows[meter].append(range(start, end))
+                start = end
             bill = self._bills[plant_id]
-            for meter, rows in by_meter.items():
-                bill.add_many(
-                    meter,
-                    [r.ts for r in rows],
-                    [r.interval_s for r in rows],
-                    [r.energy_kwh for r in rows],
-                    [r.reactive_kvarh for r in rows],
-                )
+            for meter, ranges in rows.items():
+                at = np.concatenate([np.arange(r.start, r.stop) for r in ranges])
+                bill.add_many(meter, ts[at], length[at], kwh[at], kvarh[at])
 
     def lines(self, now: float) -> list[str]:
         """`billing` points: the current period, and any period that late readings changed."""
