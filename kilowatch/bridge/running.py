@@ -84,15 +84,15 @@ class RunningBills:
                 else np.full(count, np.nan)
             )
             # A message holds one meter's readings, so they come in runs of one meter.
-            rows: dict[str, list[range]] = defaultdict(list)
+            positions: dict[str, list[np.ndarray]] = defaultdict(list)
             start = 0
             for meter, run in itertools.groupby(readings, key=_METER):
                 end = start + sum(1 for _ in run)
-                rows[meter].append(range(start, end))
+                positions[meter].append(np.arange(start, end))
                 start = end
             bill = self._bills[plant_id]
-            for meter, ranges in rows.items():
-                at = np.concatenate([np.arange(r.start, r.stop) for r in ranges])
+            for meter, runs in positions.items():
+                at = np.concatenate(runs)
                 bill.add_many(meter, ts[at], length[at], kwh[at], kvarh[at])
 
     def lines(self, now: float) -> list[str]:

@@ -285,9 +285,9 @@ class Bridge:
         if count > limit:  # a leftover or a single read larger than a batch
             self._leftover = first._replace(publishes=first.publishes[limit:])
             reads = [first._replace(publishes=first.publishes[:limit])]
-            count = limit
+            count, size = limit, _payload_bytes(reads[0])
         self._taken += count
-        self._taken_bytes += sum(map(_payload_bytes, reads))
+        self._taken_bytes += size
         return reads
 
     def _wait_for_more(self, limit: int) -> None:
