@@ -375,7 +375,7 @@ _Bounded = Annotated[float, msgspec.Meta(ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)]  
 _Phases = Annotated[list[_Bounded], msgspec.Meta(min_length=1, max_length=MAX_PHASES)]
 
 
-class _WireReading(msgspec.Struct):
+class _WireReading(msgspec.Struct, gc=False):  # no cycles: not for the GC to track
     ts: Annotated[datetime, msgspec.Meta(tz=True)] | int | float
     energy_kwh: Annotated[float, msgspec.Meta(ge=0, le=MAX_ABS_VALUE)]
     interval_s: Annotated[int, msgspec.Meta(ge=1, le=86400)] = DEFAULT_INTERVAL_S

@@ -17,7 +17,7 @@ import requests
 
 from kilowatch.billing.errors import BillingError
 from kilowatch.billing.running import RunningBill
-from kilowatch.influx.writer import authorize
+from kilowatch.influx.writer import auth_headers
 from kilowatch.tariff import PlantTariff
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class InfluxReader:
     def __init__(self, source: InfluxSource) -> None:
         self.source = source
         self._session = requests.Session()
-        authorize(self._session, source.token)
+        self._session.headers.update(auth_headers(source.token))
 
     def close(self) -> None:
         self._session.close()

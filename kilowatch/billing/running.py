@@ -51,6 +51,51 @@ class BillingPoint:
         return format_point(BILLING, self.tags, self.fields, self.ts * NS_PER_S)
 
 
+class _Seen:
+    """One meter's kept readings by ts, as three dicts of plain numbers.
+
+    Not one dict of tuples: the garbage collector would track a tuple per reading, and its
+    passes over them took a fifth of the bridge's time.
+    """
+
+    __slots__ = ("kvarh", "kwh", "length")
+
+    def __init__(self) -> None:
+        self.length: dict[int, int] = {}
+        self.kwh: dict[int, float] = {}
+        self.kvarh: dict[int, float] = {}
+
+    def get(self, ts: int) -> Stored | None:
+        length = self.length.get(ts)
+        return None if length is None else (length, self.kwh[ts], self.kvarh[ts])
+
+    def put(self, ts: int, stored: Stored) -> None:
+        self.length[ts], self.kwh[ts], self.kvarh[ts] = stored
+
+    def put_many(
+        self, ts: list[int], lengths: list[int], energies: list[float], kvarhs: list[float]
+    ) -> None:
+        self.length.update(zip(ts, lengths, strict=True))
+        self.kwh.update(zip(ts, energies, strict=True))
+        self.kvarh.update(zip(ts, kvarhs, strict=True))
+
+    def isdisjoint(self, ts: list[int]) -> bool:
+        return self.length.keys().isdisjoint(ts)
+
+    def items(self) -> list[tuple[int, Stored]]:
+        """The readings in ts order."""
+        return [(ts, (self.length[ts], self.kwh[ts], self.kvarh[ts])) for ts in sorted(self.length)]
+
+    def forget_until(self, limit: int) -> None:
+        """Drop the readings ending at or before `limit`."""
+        stale = [t for t in self.length if t <= limit]
+        if len(stale) == len(self.length):  # all of them, as when history is loaded
+            self.length.clear(), self.kwh.clear(), self.kvarh.clear()
+            return
+        for ts in stale:
+            del self.length[ts], self.kwh[ts], self.kvarh[ts]
+
+
 @dataclass(slots=True)
 class _Sums:
     """A billing period's running sums for one meter (a mutable Usage)."""
@@ -59,7 +104,9 @@ class _Sums:
     pretax: np.ndarray
     kvarh: float = 0.0
     kwh_with_kvarh: float = 0.0
-    buckets: dict[int, float] = field(default_factory=dict)
+    # Energy by bucket, as (bucket starts, kWh) parts summed only when read: adding is then a
+    # list append, not a loop over every bucket.
+    bucket_parts: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     readings: int = 0
 
     def add(self, usage: Usage, sign: int) -> None:
@@ -67,20 +114,31 @@ class _Sums:
         self.pretax += usage.pretax
         self.kvarh += usage.kvarh
         self.kwh_with_kvarh += usage.kwh_with_kvarh
-        for start, kwh in zip(usage.bucket_start.tolist(), usage.bucket_kwh.tolist(), strict=True):
-            self.buckets[start] = self.buckets.get(start, 0.0) + kwh
+        if usage.bucket_start.size:
+            self.bucket_parts.append((usage.bucket_start, usage.bucket_kwh))
         self.readings += sign * usage.readings
 
     def usage(self) -> Usage:
-        starts = np.array(sorted(self.buckets), dtype=np.int64)
-        kwh = np.array([self.buckets[s] for s in starts.tolist()], dtype=np.float64)
+        if len(self.bucket_parts) > 1:
+            starts, inverse = np.unique(
+                np.concatenate([part[0] for part in self.bucket_parts]), return_inverse=True
+            )
+            kwh = np.bincount(
+                inverse,
+                weights=np.concatenate([part[1] for part in self.bucket_parts]),
+                minlength=len(starts),
+            )
+            self.bucket_parts = [(starts, kwh)]
+        starts, kwh = (
+            self.bucket_parts[0] if self.bucket_parts else (np.zeros(0, np.int64), np.zeros(0))
+        )
         return Usage(
             self.kwh.copy(),
             self.pretax.copy(),
             self.kvarh,
             self.kwh_with_kvarh,
-            starts,
-            kwh,
+            starts.astype(np.int64, copy=True),
+            kwh.astype(np.float64, copy=True),
             self.readings,
         )
 
@@ -93,7 +151,7 @@ class RunningBill:
         self.plant_id = plant_id
         self._read_day = plant.tariff.billing.read_day
         self._keep = lookback_months(plant) + 1  # earlier periods kept (ratchets, late data)
-        self._seen: dict[str, dict[int, Stored]] = {}
+        self._seen: dict[str, _Seen] = {}
         self._sums: dict[tuple[str, str], _Sums] = {}  # (meter, period label)
         self._periods: dict[str, BillingPeriod] = {}
         self._dirty: set[str] = set()
@@ -147,15 +205,17 @@ class RunningBill:
         )
         if self._kept_from is not None and min(ts_list) <= self._kept_from:
             self._late = True
+        seen = self._seen.get(meter)
+        if seen is None:
+            seen = self._seen[meter] = _Seen()
+        if len(set(ts_list)) == len(ts_list) and seen.isdisjoint(ts_list):
+            # The usual case, all new and none repeated: no reading-by-reading loop.
+            seen.put_many(ts_list, lengths, energies, kvarhs)
+            self._apply_arrays(meter, ts, length, kwh, kvarh)
+            return
         # The last of a repeated ts wins, as in InfluxDB.
         rows = zip(lengths, energies, kvarhs, strict=True)
         batch: dict[int, Stored] = dict(zip(ts_list, rows, strict=True))
-        seen = self._seen.setdefault(meter, {})
-        if len(batch) == len(ts_list) and seen.keys().isdisjoint(batch):
-            # The usual case, all new and none repeated: no reading-by-reading loop.
-            seen.update(batch)
-            self._apply_arrays(meter, ts, length, kwh, kvarh)
-            return
         added: list[tuple[int, Stored]] = []
         removed: list[tuple[int, Stored]] = []
         for ts, new in batch.items():
@@ -165,7 +225,7 @@ class RunningBill:
             if old is not None:
                 removed.append((ts, old))
             added.append((ts, new))
-            seen[ts] = new
+            seen.put(ts, new)
         self._apply(meter, added, 1)
         self._apply(meter, removed, -1)
 
@@ -301,8 +361,7 @@ class RunningBill:
             del self._periods[label]
             self._dirty.discard(label)
         for seen in self._seen.values():
-            for ts in [t for t in seen if t <= oldest.start_ts]:
-                del seen[ts]
+            seen.forget_until(oldest.start_ts)
 
     def state(self) -> dict[str, Any]:
         """JSON-ready state: the kept readings of each meter."""
@@ -313,7 +372,7 @@ class RunningBill:
             "meters": {
                 meter: [
                     [ts, *(None if np.isnan(v) else v for v in stored)]
-                    for ts, stored in sorted(seen.items())
+                    for ts, stored in seen.items()
                 ]
                 for meter, seen in self._seen.items()
             },

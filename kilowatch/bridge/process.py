@@ -30,7 +30,10 @@ from kilowatch.tariff import PlantTariff, Tariff, load_tariff
 logger = logging.getLogger(__name__)
 
 MAX_STORED_PAYLOAD_BYTES = 4096
-_TS, _INTERVAL, _ENERGY = (operator.attrgetter(name) for name in ("ts", "interval_s", "energy_kwh"))
+_TS, _INTERVAL, _ENERGY, _KVARH = map(
+    operator.attrgetter, ("ts", "interval_s", "energy_kwh", "reactive_kvarh")
+)
+MAX_CACHED_SERIES = 100_000  # (plant, meter) line heads kept
 ENERGY = "energy"
 REJECTED = "rejected"
 PLANT_INFO = "plant_info"
@@ -44,6 +47,42 @@ class Message(NamedTuple):
     received_at: float  # Unix seconds
 
 
+class ReadingColumns(NamedTuple):
+    """One plant's accepted readings of a batch as columns, in the order their messages came.
+
+    A message holds one meter's readings, so the rows come in runs of one meter: `runs` says
+    which rows are whose. Columns let the running bills take a batch without a loop in Python.
+    """
+
+    runs: list[tuple[str, int, int]]  # (meter, first row, row after the last)
+    ts: np.ndarray  # int64, Unix seconds
+    interval_s: np.ndarray  # int64
+    energy_kwh: np.ndarray  # float64
+    reactive_kvarh: np.ndarray  # float64, NaN where not measured
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def without(self, plant: str, refused: Container[tuple[str, str, int]]) -> ReadingColumns:
+        """These readings but those refused, by (plant, meter, ts)."""
+        keep = np.ones(len(self.ts), dtype=bool)
+        runs = []
+        kept = 0
+        for meter, start, stop in self.runs:
+            for row, ts in enumerate(self.ts[start:stop].tolist(), start):
+                keep[row] = (plant, meter, ts) not in refused
+            count = int(keep[start:stop].sum())
+            runs.append((meter, kept, kept + count))
+            kept += count
+        return ReadingColumns(
+            runs,
+            self.ts[keep],
+            self.interval_s[keep],
+            self.energy_kwh[keep],
+            self.reactive_kvarh[keep],
+        )
+
+
 @dataclass(slots=True)
 class Prepared:
     """The lines to write for a batch of messages, one list per message, and what they hold."""
@@ -53,18 +92,15 @@ class Prepared:
     rejected: int = 0
     newest_ts: int | None = None
     rejections: list[Rejection] = field(default_factory=list)
-    accepted: dict[str, list[Reading]] = field(default_factory=dict)  # by plant
+    accepted: dict[str, ReadingColumns] = field(default_factory=dict)  # by plant
 
     def stored_readings(
         self, refused: Container[tuple[str, str, int]] = frozenset()
-    ) -> dict[str, list[Reading]]:
+    ) -> dict[str, ReadingColumns]:
         """The accepted readings by plant, but those InfluxDB refused, by (plant, meter, ts)."""
         if not refused:
             return self.accepted
-        return {
-            plant: [r for r in readings if (plant, r.meter, r.ts) not in refused]
-            for plant, readings in self.accepted.items()
-        }
+        return {plant: columns.without(plant, refused) for plant, columns in self.accepted.items()}
 
 
 class ReadingProcessor:
@@ -83,6 +119,7 @@ class ReadingProcessor:
             self._tariffs[plant.id] = PlantTariff(tariff, plant.zone)
             self._tariff_tags[plant.id] = escape_tag(tariff.key)
         self._unique = itertools.count()
+        self._series: dict[tuple[str, str], _SeriesHeads] = {}
         self._status_prefix = f"/{AGENTS_LEVEL}/"
 
     @property
@@ -127,7 +164,8 @@ class ReadingProcessor:
     def prepare(self, messages: Sequence[Message], now: float) -> Prepared:
         """Parse, validate, cost and format a batch; never raises on bad input."""
         out = Prepared(lines=[[] for _ in messages])
-        accepted: dict[str, list[tuple[int, Reading]]] = defaultdict(list)
+        # Each plant's accepted readings, message by message: (message index, its readings).
+        accepted: dict[str, list[tuple[int, list[Reading]]]] = defaultdict(list)
         for index, message in enumerate(messages):
             try:
                 if self._status_prefix in message.topic:
@@ -150,15 +188,17 @@ class ReadingProcessor:
             if readings:
                 readings, more = self._enrichable(readings, message.payload)
                 rejections = rejections + more
-            for reading in readings:
-                accepted[reading.plant].append((index, reading))
+            if readings:
+                accepted[readings[0].plant].append((index, readings))
             if rejections:
                 out.lines[index].extend(self.rejection_lines(rejections, message.received_at))
                 out.rejected += len(rejections)
                 out.rejections.extend(rejections)
-        for plant, items in accepted.items():
-            self._cost_and_format(plant, items, out)
-            out.accepted[plant] = [reading for _, reading in items]
+        for plant, groups in accepted.items():
+            out.accepted[plant] = self._cost_and_format(plant, groups, out.lines)
+        out.readings = sum(map(len, out.accepted.values()))
+        if out.accepted:
+            out.newest_ts = max(int(columns.ts.max()) for columns in out.accepted.values())
         return out
 
     def _agent_status(self, message: Message, lines: list[str], out: Prepared) -> None:
@@ -208,44 +248,60 @@ class ReadingProcessor:
         return readings, []
 
     def _cost_and_format(
-        self, plant_id: str, items: list[tuple[int, Reading]], out: Prepared
-    ) -> None:
-        readings = [reading for _, reading in items]
+        self, plant_id: str, groups: list[tuple[int, list[Reading]]], lines: list[list[str]]
+    ) -> ReadingColumns:
+        """Cost a plant's readings in one call, add each message's lines, return the columns."""
+        readings = [reading for _, group in groups for reading in group]
         count = len(readings)
         ts = np.fromiter(map(_TS, readings), dtype=np.int64, count=count)
-        costs = self._tariffs[plant_id].cost_many(
-            ts,
-            np.fromiter(map(_INTERVAL, readings), dtype=np.int64, count=count),
-            np.fromiter(map(_ENERGY, readings), dtype=np.float64, count=count),
-        )
-        line_of_meter = self._config.plant_by_id[plant_id].line_of_meter
-        tariff_tag = self._tariff_tags[plant_id]
-        series: dict[tuple[str, str], str] = {}
+        interval = np.fromiter(map(_INTERVAL, readings), dtype=np.int64, count=count)
+        energy = np.fromiter(map(_ENERGY, readings), dtype=np.float64, count=count)
+        costs = self._tariffs[plant_id].cost_many(ts, interval, energy)
         rates = costs.rate.tolist()
         rate_text = {rate: repr(rate) for rate in set(rates)}  # a few rates: format each once
-        lines = out.lines
-        for (index, r), cost, rate, period, time_ns in zip(
-            items,
-            costs.cost.tolist(),
-            rates,
-            costs.period.tolist(),
-            (ts * NS_PER_S).tolist(),
-            strict=True,
-        ):
-            head = series.get((r.meter, period))
-            if head is None:
-                line = line_of_meter.get(r.meter, UNASSIGNED_LINE)
-                head = series[(r.meter, period)] = (
-                    f"{ENERGY},line={line},meter={r.meter},period={escape_tag(period)},"
-                    f"plant={plant_id},tariff={tariff_tag} "
-                )
-            lines[index].append(
-                f"{head}energy_kwh={r.energy_kwh!r},cost={cost!r},rate={rate_text[rate]},"
-                f"interval_s={r.interval_s}i{_optional_fields(r)} {time_ns}"
+        # One iterator per column, consumed message by message: zip() stops at the end of a
+        # message's readings (its first argument) without taking from the others.
+        cost_of, rate_of, period_of, time_of = (
+            iter(costs.cost.tolist()),
+            iter([rate_text[rate] for rate in rates]),
+            iter(costs.period.tolist()),
+            iter((ts * NS_PER_S).tolist()),
+        )
+        runs = []
+        start = 0
+        for index, group in groups:
+            meter = group[0].meter  # a message holds one meter's readings (from its topic)
+            heads = self._heads(plant_id, meter)
+            lines[index].extend(
+                [
+                    f"{heads[period]}energy_kwh={r.energy_kwh!r},cost={cost!r},rate={rate},"
+                    f"interval_s={r.interval_s}i{_optional_fields(r)} {time_ns}"
+                    for r, cost, rate, period, time_ns in zip(
+                        group, cost_of, rate_of, period_of, time_of, strict=False
+                    )
+                ]
             )
-        out.readings += count
-        newest = int(ts.max())
-        out.newest_ts = newest if out.newest_ts is None else max(newest, out.newest_ts)
+            runs.append((meter, start, start + len(group)))
+            start += len(group)
+        kvarh = list(map(_KVARH, readings))
+        if kvarh.count(None) == count:
+            reactive = np.full(count, np.nan)
+        else:
+            reactive = np.array([np.nan if k is None else k for k in kvarh], dtype=np.float64)
+        return ReadingColumns(runs, ts, interval, energy, reactive)
+
+    def _heads(self, plant_id: str, meter: str) -> _SeriesHeads:
+        """The start of a meter's `energy` lines (measurement and tags), by tariff period."""
+        heads = self._series.get((plant_id, meter))
+        if heads is None:
+            if len(self._series) >= MAX_CACHED_SERIES:  # unknown meters may be accepted
+                self._series.clear()
+            line = self._config.plant_by_id[plant_id].line_of_meter.get(meter, UNASSIGNED_LINE)
+            heads = self._series[(plant_id, meter)] = _SeriesHeads(
+                f"{ENERGY},line={line},meter={meter},period=",
+                f",plant={plant_id},tariff={self._tariff_tags[plant_id]} ",
+            )
+        return heads
 
     def rejection_lines(self, rejections: Sequence[Rejection], received_at: float) -> list[str]:
         """Points for `rejected`, each at its own nanosecond so that none overwrites another."""
@@ -268,6 +324,18 @@ class ReadingProcessor:
                 )
             )
         return lines
+
+
+class _SeriesHeads(dict[str, str]):
+    """A meter's line heads by tariff period, each formatted the first time it is needed."""
+
+    def __init__(self, before: str, after: str) -> None:
+        super().__init__()
+        self._before, self._after = before, after  # the text around the period tag's value
+
+    def __missing__(self, period: str) -> str:
+        head = self[period] = f"{self._before}{escape_tag(period)}{self._after}"
+        return head
 
 
 def _optional_fields(r: Reading) -> str:

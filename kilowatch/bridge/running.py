@@ -7,9 +7,7 @@ points for the dashboards.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import operator
 import threading
 from collections import defaultdict
 from collections.abc import Mapping
@@ -19,7 +17,7 @@ import numpy as np
 from kilowatch.billing.errors import BillingError
 from kilowatch.billing.influx import InfluxSource, restore_running_bill
 from kilowatch.billing.running import RunningBill
-from kilowatch.contract import Reading
+from kilowatch.bridge.process import ReadingColumns
 from kilowatch.tariff import PlantTariff
 
 logger = logging.getLogger(__name__)
@@ -27,9 +25,6 @@ logger = logging.getLogger(__name__)
 # Readings are added in bulk (per health report, or per this many) because a RunningBill's cost
 # is mostly per call: one call per meter and batch cost a quarter of the bridge's throughput.
 FLUSH_READINGS = 50_000
-_TS, _INTERVAL, _ENERGY, _KVARH, _METER = map(
-    operator.attrgetter, ("ts", "interval_s", "energy_kwh", "reactive_kvarh", "meter")
-)
 
 
 class RunningBills:
@@ -38,7 +33,7 @@ class RunningBills:
     def __init__(self, bills: Mapping[str, RunningBill]) -> None:
         self._lock = threading.Lock()  # store threads count; the health thread reads
         self._bills = dict(bills)
-        self._pending: dict[str, list[Reading]] = defaultdict(list)
+        self._pending: dict[str, list[ReadingColumns]] = defaultdict(list)
         self._pending_count = 0
 
     @classmethod
@@ -60,36 +55,31 @@ class RunningBills:
                 bills[plant_id] = RunningBill(tariff, plant_id)
         return cls(bills)
 
-    def count(self, stored: Mapping[str, list[Reading]]) -> None:
+    def count(self, stored: Mapping[str, ReadingColumns]) -> None:
         """Take readings InfluxDB has accepted; they are added in bulk, before the next lines()."""
         with self._lock:
-            for plant_id, readings in stored.items():
-                self._pending[plant_id].extend(readings)
-                self._pending_count += len(readings)
+            for plant_id, columns in stored.items():
+                if len(columns):
+                    self._pending[plant_id].append(columns)
+                    self._pending_count += len(columns)
             if self._pending_count >= FLUSH_READINGS:
                 self._flush()
 
     def _flush(self) -> None:
         """Add the pending readings, plant by plant and meter by meter, as columns."""
         pending, self._pending, self._pending_count = self._pending, defaultdict(list), 0
-        for plant_id, readings in pending.items():
-            count = len(readings)
-            ts = np.fromiter(map(_TS, readings), np.int64, count)
-            length = np.fromiter(map(_INTERVAL, readings), np.int64, count)
-            kwh = np.fromiter(map(_ENERGY, readings), np.float64, count)
-            kvarhs = list(map(_KVARH, readings))
-            kvarh = (
-                np.array([np.nan if k is None else k for k in kvarhs], dtype=np.float64)
-                if kvarhs.count(None) != count
-                else np.full(count, np.nan)
-            )
-            # A message holds one meter's readings, so they come in runs of one meter.
+        for plant_id, batches in pending.items():
+            # Where each meter's rows are once the batches are joined.
             positions: dict[str, list[np.ndarray]] = defaultdict(list)
-            start = 0
-            for meter, run in itertools.groupby(readings, key=_METER):
-                end = start + sum(1 for _ in run)
-                positions[meter].append(np.arange(start, end))
-                start = end
+            offset = 0
+            for columns in batches:
+                for meter, start, stop in columns.runs:
+                    positions[meter].append(np.arange(offset + start, offset + stop))
+                offset += len(columns)
+            ts, length, kwh, kvarh = (
+                np.concatenate([getattr(columns, name) for columns in batches])
+                for name in ("ts", "interval_s", "energy_kwh", "reactive_kvarh")
+            )
             bill = self._bills[plant_id]
             for meter, runs in positions.items():
                 at = np.concatenate(runs)

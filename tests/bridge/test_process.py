@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kilowatch.bridge.process import Message, ReadingProcessor
@@ -105,3 +106,32 @@ def test_readings_influxdb_refused_are_told_apart_by_plant(processor: ReadingPro
     )
     stored = out.stored_readings({("hmo", "main", 1795168800)})
     assert (len(stored["hmo"]), len(stored["sea"])) == (0, 1)
+
+
+def test_accepted_readings_come_as_columns_in_runs_of_one_meter(
+    processor: ReadingProcessor,
+) -> None:
+    out = processor.prepare(
+        [
+            message(
+                "kilowatch/sea/assembly-01/readings",
+                '[{"ts": 1795168800, "energy_kwh": 1, "reactive_kvarh": 0.5},'
+                ' {"ts": 1795169100, "energy_kwh": 2}]',
+            ),
+            message("kilowatch/hmo/press-01/readings", '{"ts": 1795168800, "energy_kwh": 9}'),
+            message("kilowatch/sea/lighting/readings", '{"ts": 1795168800, "energy_kwh": 3}'),
+            message("kilowatch/sea/assembly-01/readings", '{"ts": 1795169400, "energy_kwh": 4}'),
+        ],
+        NOW,
+    )
+    sea = out.accepted["sea"]
+    assert sea.runs == [("assembly-01", 0, 2), ("lighting", 2, 3), ("assembly-01", 3, 4)]
+    assert sea.ts.tolist() == [1795168800, 1795169100, 1795168800, 1795169400]
+    assert sea.energy_kwh.tolist() == [1, 2, 3, 4]
+    assert sea.interval_s.tolist() == [300] * 4
+    assert sea.reactive_kvarh[0] == 0.5 and np.isnan(sea.reactive_kvarh[1:]).all()
+    assert out.accepted["hmo"].runs == [("press-01", 0, 1)]
+
+    stored = out.stored_readings({("sea", "assembly-01", 1795169100)})["sea"]
+    assert stored.runs == [("assembly-01", 0, 1), ("lighting", 1, 2), ("assembly-01", 2, 3)]
+    assert stored.energy_kwh.tolist() == [1, 3, 4]
