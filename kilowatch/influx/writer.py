@@ -118,7 +118,7 @@ class InfluxV1Writer:
         self._url = target.url.rstrip("/")
         self._db = target.bucket
         self._pool = urllib3.PoolManager(
-            maxsize=4,  # the store threads and the health thread, each with a connection
+            maxsize=32,  # kept connections: more than the threads that write at once (16 + 1)
             headers=auth_headers(target.token),
             timeout=urllib3.Timeout(total=timeout_s),
             retries=False,  # the bridge retries, with backoff, and counts the retries
