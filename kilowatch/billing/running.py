@@ -89,11 +89,12 @@ class _Seen:
     def forget_until(self, limit: int) -> None:
         """Drop the readings ending at or before `limit`."""
         stale = [t for t in self.length if t <= limit]
-        if len(stale) == len(self.length):  # all of them, as when history is loaded
-            self.length.clear(), self.kwh.clear(), self.kvarh.clear()
-            return
-        for ts in stale:
-            del self.length[ts], self.kwh[ts], self.kvarh[ts]
+        for values in (self.length, self.kwh, self.kvarh):
+            if len(stale) == len(values):  # all of them, as when history is loaded
+                values.clear()
+            else:
+                for ts in stale:
+                    del values[ts]
 
 
 @dataclass(slots=True)
