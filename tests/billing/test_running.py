@@ -182,3 +182,15 @@ def test_kept_readings_give_the_garbage_collector_nothing_to_track() -> None:
     finally:
         gc.enable()
     assert made < 100, f"{made} tracked objects for 2000 readings"
+
+
+def test_a_reading_sent_again_replaces_one_that_came_out_of_order() -> None:
+    running = RunningBill(TARIFF, "p1")
+    running.add_many("m1", [OCT + 1800, OCT + 900, OCT + 2700], [900] * 3, [1.0, 2.0, 3.0])
+    running.add_many("m1", [OCT + 900, OCT + 900], [900, 900], [5.0, 4.0])  # the last stands
+    assert running.state()["meters"]["m1"] == [
+        [OCT + 900, 900, 4.0, None],
+        [OCT + 1800, 900, 1.0, None],
+        [OCT + 2700, 900, 3.0, None],
+    ]
+    assert running.usage("2026-10", "m1").total_kwh == pytest.approx(8.0)
