@@ -26,7 +26,7 @@ from kilowatch.billing.periods import (
     shifted,
 )
 from kilowatch.billing.pricing import peaks, price, window_demand
-from kilowatch.billing.usage import Usage, usage_by_period
+from kilowatch.billing.usage import Usage, sum_buckets, usage_by_period
 from kilowatch.influx.lineprotocol import NS_PER_S, format_point
 from kilowatch.tariff import PlantTariff
 
@@ -84,9 +84,12 @@ class _Seen:
 
     def all_new(self, ts: np.ndarray) -> bool:
         """No ts repeated, and none kept already."""
+        increasing = bool((ts[1:] > ts[:-1]).all())  # the usual case, and then none repeats
+        if not increasing and len(np.unique(ts)) != len(ts):
+            return False
         if self.newest is None or ts.min() > self.newest:
-            return len(ts) == 1 or bool((ts[1:] > ts[:-1]).all()) or len(np.unique(ts)) == len(ts)
-        return len(np.unique(ts)) == len(ts) and not np.isin(ts, self.columns()[0]).any()
+            return True
+        return not np.isin(ts, self.columns()[0]).any()
 
     def add(self, rows: Columns) -> None:
         """Keep these readings (of ts none kept has)."""
@@ -151,19 +154,9 @@ class _Sums:
         self.readings += sign * usage.readings
 
     def usage(self) -> Usage:
-        if len(self.bucket_parts) > 1:
-            starts, inverse = np.unique(
-                np.concatenate([part[0] for part in self.bucket_parts]), return_inverse=True
-            )
-            kwh = np.bincount(
-                inverse,
-                weights=np.concatenate([part[1] for part in self.bucket_parts]),
-                minlength=len(starts),
-            )
-            self.bucket_parts = [(starts, kwh)]
-        starts, kwh = (
-            self.bucket_parts[0] if self.bucket_parts else (np.zeros(0, np.int64), np.zeros(0))
-        )
+        if len(self.bucket_parts) != 1:
+            self.bucket_parts = [sum_buckets(self.bucket_parts)]
+        starts, kwh = self.bucket_parts[0]
         return Usage(
             self.kwh.copy(),
             self.pretax.copy(),

@@ -47,18 +47,27 @@ class Usage:
         )
 
     def __add__(self, other: Usage) -> Usage:
-        starts = np.concatenate([self.bucket_start, other.bucket_start])
-        kwh = np.concatenate([self.bucket_kwh, other.bucket_kwh])
-        unique, inverse = np.unique(starts, return_inverse=True)
+        starts, kwh = sum_buckets(
+            [(self.bucket_start, self.bucket_kwh), (other.bucket_start, other.bucket_kwh)]
+        )
         return Usage(
             self.kwh + other.kwh,
             self.pretax + other.pretax,
             self.kvarh + other.kvarh,
             self.kwh_with_kvarh + other.kwh_with_kvarh,
-            unique,
-            np.bincount(inverse, weights=kwh, minlength=len(unique)),
+            starts,
+            kwh,
             self.readings + other.readings,
         )
+
+
+def sum_buckets(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(bucket starts, kWh) parts summed into one: sorted starts, each once."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    starts, inverse = np.unique(np.concatenate([p[0] for p in parts]), return_inverse=True)
+    kwh = np.bincount(inverse, weights=np.concatenate([p[1] for p in parts]), minlength=len(starts))
+    return starts.astype(np.int64, copy=False), kwh
 
 
 def bucket_seconds(plant: PlantTariff) -> int:
