@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from kilowatch.billing.errors import BillingError
-from kilowatch.influx.lineprotocol import NS_PER_S, escape_tag, format_field
+from kilowatch.influx.lineprotocol import NS_PER_S, escape_tag, format_field, number_texts
 from kilowatch.tariff import PlantTariff
 
 ENERGY = "energy"
@@ -57,8 +57,8 @@ def recost_lines(
 
 
 def _floats(values: np.ndarray) -> np.ndarray:
-    """Floats as Python's repr writes them (numpy's shortest round-trip form is the same)."""
-    return np.array([repr(v) for v in values.tolist()], dtype=object)
+    """Floats as the bridge writes them (the shortest text that reads back the same)."""
+    return np.array(number_texts(values.tolist()), dtype=object)
 
 
 def _column(values: pd.Series, kind: str) -> np.ndarray:

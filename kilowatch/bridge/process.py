@@ -10,9 +10,9 @@ import itertools
 import logging
 import operator
 from collections import defaultdict
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -23,8 +23,15 @@ from kilowatch.agent.status import (
     parse_agent_status,
 )
 from kilowatch.config import UNASSIGNED_LINE, KilowatchConfig
-from kilowatch.contract import DEFAULT_PREFIX, Parsed, Reading, Rejection, parse_message
-from kilowatch.influx.lineprotocol import NS_PER_S, escape_tag, format_point
+from kilowatch.contract import (
+    DEFAULT_PREFIX,
+    MAX_PHASES,
+    Parsed,
+    Reading,
+    Rejection,
+    parse_message,
+)
+from kilowatch.influx.lineprotocol import NS_PER_S, escape_tag, format_point, number_texts
 from kilowatch.tariff import PlantTariff, Tariff, load_tariff
 
 logger = logging.getLogger(__name__)
@@ -33,6 +40,7 @@ MAX_STORED_PAYLOAD_BYTES = 4096
 _TS, _INTERVAL, _ENERGY, _KVARH = map(
     operator.attrgetter, ("ts", "interval_s", "energy_kwh", "reactive_kvarh")
 )
+OPTIONAL_CHUNK = 1024  # readings whose optional fields are formatted together
 MAX_CACHED_SERIES = 100_000  # (plant, meter) line heads kept
 ENERGY = "energy"
 REJECTED = "rejected"
@@ -257,15 +265,21 @@ class ReadingProcessor:
         interval = np.fromiter(map(_INTERVAL, readings), dtype=np.int64, count=count)
         energy = np.fromiter(map(_ENERGY, readings), dtype=np.float64, count=count)
         costs = self._tariffs[plant_id].cost_many(ts, interval, energy)
-        rates = costs.rate.tolist()
-        rate_text = {rate: repr(rate) for rate in set(rates)}  # a few rates: format each once
-        # One iterator per column, consumed message by message: zip() stops at the end of a
-        # message's readings (its first argument) without taking from the others.
-        cost_of, rate_of, period_of, time_of = (
-            iter(costs.cost.tolist()),
-            iter([rate_text[rate] for rate in rates]),
-            iter(costs.period.tolist()),
-            iter((ts * NS_PER_S).tolist()),
+        # Numbers become text column by column (one C call each, not repr() per value); each
+        # message then takes its rows from this one iterator. Optional fields go a chunk of
+        # readings at a time, so that their columns stay in the CPU's cache.
+        rows = zip(
+            costs.period.tolist(),
+            number_texts(energy.tolist()),
+            number_texts(costs.cost.tolist()),
+            number_texts(costs.rate.tolist()),
+            number_texts(interval.tolist()),
+            itertools.chain.from_iterable(
+                _optional_fields(readings[start : start + OPTIONAL_CHUNK])
+                for start in range(0, count, OPTIONAL_CHUNK)
+            ),
+            number_texts((ts * NS_PER_S).tolist()),
+            strict=True,
         )
         runs = []
         start = 0
@@ -274,10 +288,10 @@ class ReadingProcessor:
             heads = self._heads(plant_id, meter)
             lines[index].extend(
                 [
-                    f"{heads[period]}energy_kwh={r.energy_kwh!r},cost={cost!r},rate={rate},"
-                    f"interval_s={r.interval_s}i{_optional_fields(r)} {time_ns}"
-                    for r, cost, rate, period, time_ns in zip(
-                        group, cost_of, rate_of, period_of, time_of, strict=False
+                    f"{heads[period]}energy_kwh={kwh},cost={cost},rate={rate},"
+                    f"interval_s={seconds}i{optional} {time_ns}"
+                    for period, kwh, cost, rate, seconds, optional, time_ns in itertools.islice(
+                        rows, len(group)
                     )
                 ]
             )
@@ -338,21 +352,45 @@ class _SeriesHeads(dict[str, str]):
         return head
 
 
-def _optional_fields(r: Reading) -> str:
-    """The optional measurements a reading carries, as `,name=value` text."""
-    text = ""
-    if r.seq is not None:
-        text += f",seq={r.seq}i"
-    if r.energy_total_kwh is not None:
-        text += f",energy_total_kwh={r.energy_total_kwh!r}"
-    if r.power_kw is not None:
-        text += f",power_kw={r.power_kw!r}"
-    if r.reactive_kvarh is not None:
-        text += f",reactive_kvarh={r.reactive_kvarh!r}"
-    if r.power_factor is not None:
-        text += f",power_factor={r.power_factor!r}"
-    if r.voltage_v:
-        text += "".join(map(",voltage_l{}={!r}".format, range(1, 4), r.voltage_v))
-    if r.current_a:
-        text += "".join(map(",current_l{}={!r}".format, range(1, 4), r.current_a))
-    return text
+def _optional_fields(readings: list[Reading]) -> Iterable[str]:
+    """Each reading's optional measurements as `,name=value` text, built column by column."""
+    columns = [
+        texts
+        for name, suffix, getter in _OPTIONAL_NUMBERS
+        if (texts := _field_texts(name, suffix, list(map(getter, readings))))
+    ]
+    for getter, field_name in _OPTIONAL_PHASES:
+        phases = list(map(getter, readings))
+        if any(phases):
+            for k in range(MAX_PHASES):
+                values = [p[k] if len(p) > k else None for p in phases]
+                if texts := _field_texts(f"{field_name}{k + 1}", "", values):
+                    columns.append(texts)
+    if not columns:
+        return itertools.repeat("", len(readings))
+    if len(columns) == 1:
+        return columns[0]
+    return map("".join, zip(*columns, strict=True))
+
+
+_OPTIONAL_NUMBERS = [  # (field, suffix, how to get it); seq is an integer field
+    (name, "i" if name == "seq" else "", operator.attrgetter(name))
+    for name in ("seq", "energy_total_kwh", "power_kw", "reactive_kvarh", "power_factor")
+]
+_OPTIONAL_PHASES = [
+    (operator.attrgetter("voltage_v"), "voltage_l"),
+    (operator.attrgetter("current_a"), "current_l"),
+]
+
+
+def _field_texts(name: str, suffix: str, values: Sequence[float | int | None]) -> list[str]:
+    """`,name=value` for each reading that has the field, "" for each that has not; [] if none."""
+    missing = values.count(None)
+    if missing == len(values):
+        return []
+    prefix = f",{name}="
+    if not missing:
+        numbers = cast(Sequence[float | int], values)  # no None among them
+        return [f"{prefix}{text}{suffix}" for text in number_texts(numbers)]
+    texts = iter(number_texts([v for v in values if v is not None]))
+    return ["" if v is None else f"{prefix}{next(texts)}{suffix}" for v in values]

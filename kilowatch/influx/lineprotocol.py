@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+import msgspec
 
 NS_PER_S = 1_000_000_000
 
@@ -30,6 +32,22 @@ def format_field(value: float | int | str | bool) -> str:
     if isinstance(value, float):
         return repr(value)
     return escape_string_field(value)
+
+
+def number_texts(values: Sequence[float | int]) -> list[str]:
+    """Each number of a column as field text: ints as digits (add `i`), floats as the shortest
+    text that reads back as the same float (repr's digits; `1e16` where repr writes `1e+16`).
+
+    One C call (msgspec's encoder) for the whole column is several times faster than repr()
+    per value, and the bridge formats 100,000s of numbers a second. NaN and infinities, which
+    msgspec writes as null, are left to repr: InfluxDB refuses them, as it should.
+    """
+    if not values:
+        return []
+    text = msgspec.json.encode(values)
+    if b"null" in text:
+        return list(map(repr, values))
+    return text[1:-1].decode("ascii").split(",")
 
 
 def format_point(

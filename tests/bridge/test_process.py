@@ -6,9 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kilowatch.bridge.process import Message, ReadingProcessor
 from kilowatch.config import KilowatchConfig, load_config
+from kilowatch.contract import Reading, encode_readings, readings_topic
 from tests.bridge.conftest import EXAMPLE_PLANT_FILE
 
 NOW = 1_796_000_000.0
@@ -135,3 +138,79 @@ def test_accepted_readings_come_as_columns_in_runs_of_one_meter(
     stored = out.stored_readings({("sea", "assembly-01", 1795169100)})["sea"]
     assert stored.runs == [("assembly-01", 0, 1), ("lighting", 1, 2), ("assembly-01", 2, 3)]
     assert stored.energy_kwh.tolist() == [1, 3, 4]
+
+
+def fields_of(line: str) -> dict[str, float]:
+    """The field set of an `energy` line, as numbers (`i` marks an integer)."""
+    _, field_text, _ = line.split(" ")
+    pairs = (pair.split("=") for pair in field_text.split(","))
+    return {name: int(text[:-1]) if text.endswith("i") else float(text) for name, text in pairs}
+
+
+def expected_fields(reading: Reading) -> dict[str, float]:
+    """What an `energy` point must hold of a reading, besides cost and rate."""
+    fields: dict[str, float] = {"energy_kwh": reading.energy_kwh, "interval_s": reading.interval_s}
+    for name in ("seq", "energy_total_kwh", "power_kw", "reactive_kvarh", "power_factor"):
+        if (value := getattr(reading, name)) is not None:
+            fields[name] = value
+    for name, phases in (("voltage_l", reading.voltage_v), ("current_l", reading.current_a)):
+        fields |= {f"{name}{n}": value for n, value in enumerate(phases, 1)}
+    return fields
+
+
+def measured() -> st.SearchStrategy[float | None]:
+    return st.none() | st.floats(min_value=-1e15, max_value=1e15, allow_nan=False)
+
+
+def phases() -> st.SearchStrategy[tuple[float, ...]]:
+    value = st.floats(min_value=-1e15, max_value=1e15, allow_nan=False)
+    return st.just(()) | st.tuples(value) | st.tuples(value, value, value)
+
+
+@st.composite
+def readings_of_a_meter(draw: st.DrawFn) -> list[Reading]:
+    """A message's readings, each with its own choice of optional fields."""
+    count = draw(st.integers(1, 5))
+    first_ts = draw(st.integers(1_700_000_000, int(NOW)))
+    return [
+        Reading(
+            "sea",
+            "assembly-01",
+            first_ts - 300 * n,
+            draw(st.floats(min_value=0, max_value=1e15, allow_nan=False)),
+            draw(st.integers(1, 86400)),
+            draw(st.none() | st.integers(0, 2**63 - 1)),
+            draw(st.none() | st.floats(min_value=0, max_value=1e15, allow_nan=False)),
+            draw(measured()),
+            draw(measured()),
+            draw(st.none() | st.floats(min_value=-1, max_value=1)),
+            draw(phases()),
+            draw(phases()),
+        )
+        for n in range(count)
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(readings_of_a_meter(), min_size=1, max_size=6))
+def test_every_measurement_a_reading_has_is_in_its_line_exactly_and_no_other(
+    processor: ReadingProcessor, messages: list[list[Reading]]
+) -> None:
+    tariff = processor.tariffs["sea"]
+    out = processor.prepare(
+        [
+            message(readings_topic("sea", "assembly-01"), encode_readings(m).decode())
+            for m in messages
+        ],
+        NOW,
+    )
+    assert out.rejected == 0
+    for readings, lines in zip(messages, out.lines, strict=True):
+        assert len(lines) == len(readings)
+        for reading, line in zip(readings, lines, strict=True):
+            fields = fields_of(line)
+            cost = tariff.cost(reading.ts, reading.interval_s, reading.energy_kwh)
+            assert fields.pop("cost") == pytest.approx(cost.cost, rel=1e-12)
+            assert fields.pop("rate") == pytest.approx(cost.rate, rel=1e-12)
+            assert fields == expected_fields(reading)
+            assert line.endswith(f" {reading.ts}000000000")

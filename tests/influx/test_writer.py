@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kilowatch.influx.lineprotocol import number_texts
 from kilowatch.influx.writer import (
     InfluxTarget,
     InfluxV1Writer,
@@ -29,6 +30,19 @@ def test_open_writer_creates_the_database_and_stores_lines(influxdb: InfluxDB1) 
     finally:
         writer.close()
         influxdb.drop_database("writer_creates_db")
+
+
+def test_every_float_is_stored_exactly(influxdb: InfluxDB1, influx_db_name: str) -> None:
+    values = [5e-324, 1e-7, 0.1 + 0.2, 1e16, 1.2345678901234568e17, 1.7976931348623157e308, -2.5]
+    writer = InfluxV1Writer(InfluxTarget(influxdb.url, influx_db_name))
+    try:
+        writer.write(
+            [f"m v={text} {n + 1}000000000" for n, text in enumerate(number_texts(values))]
+        )
+        rows = influxdb.query("SELECT v FROM m", db=influx_db_name)
+        assert [row["v"] for row in rows] == values
+    finally:
+        writer.close()
 
 
 def test_a_refused_point_is_not_retryable(influxdb: InfluxDB1, influx_db_name: str) -> None:
