@@ -47,6 +47,7 @@ pytestmark = pytest.mark.integration
 
 PLANT_FILE = REPO_ROOT / "config" / "kilowatch.example.yaml"
 PLANTS = load_config(PLANT_FILE).plants
+QUIETEST_HOURS = 3  # the base-load panel's mean of each day's quietest hours
 METERS = sum(len(plant.meters) for plant in PLANTS)
 BACKFILL_DAYS = 35  # reaches into last month whatever today is: every panel's range has data
 INTERVAL_S = 300
@@ -398,3 +399,29 @@ def test_demand_peak_is_the_highest_quarter_hour(stack: Stack, plant: str) -> No
         quarters[r["time"] // 900_000] += r["energy_kwh"]
     assert max(r["sum"] for r in done.rows) == pytest.approx(max(quarters.values()) * 4, rel=REL)
     assert not any(math.isnan(r["sum"]) for r in done.rows)
+
+
+@pytest.mark.parametrize("plant", [p.id for p in PLANTS])
+@pytest.mark.parametrize("evening_hour", [20, 23])
+def test_base_load_is_each_day_s_quietest_hours_even_when_the_first_day_is_short(
+    stack: Stack, plant: str, evening_hour: int
+) -> None:
+    """Late in the evening a 7-day range's first day holds a few hours: every day still shows."""
+    zone = time_zone(resolve_variables(stack, DASHBOARDS["kw-drilldown"], plant))
+    today = datetime.now(zone).date() - timedelta(days=1)  # a whole evening of data
+    now = datetime.combine(today, datetime.min.time(), zone) + timedelta(hours=evening_hour)
+    done = run(stack, find("kw-drilldown", "Idle (base) load outside shifts", "A"), plant, now)
+    hourly: dict[datetime, float] = defaultdict(float)
+    for r in readings(stack, plant, done.time_range):
+        moment = local(r["time"], zone)
+        hourly[moment.replace(minute=0, second=0, microsecond=0)] += r["energy_kwh"]
+    by_day: dict[object, list[float]] = defaultdict(list)
+    for hour, kwh in hourly.items():
+        by_day[hour.date()].append(kwh)
+    expected = {
+        day: sum(sorted(hours)[:QUIETEST_HOURS]) / len(sorted(hours)[:QUIETEST_HOURS])
+        for day, hours in by_day.items()
+    }
+    shown = {local(row["time"], zone).date(): row["mean"] for row in done.rows}
+    assert len(by_day[min(by_day)]) < 5  # the short first day that broke percentile()
+    assert shown == pytest.approx(expected, rel=REL)
