@@ -213,8 +213,8 @@ def run_bridge(broker: Mosquitto, influx: InfluxDB1, client_id: str, expected: i
     with BackgroundProcess(kilowatch_argv("bridge"), env=env) as bridge:
         connected_at = _logged_at(bridge.log_path, bridge.wait_for_log("subscribed to"))
         cpu, usage = cpu_seconds(bridge.pid), Usage(influx)
-        while (stored_at := _all_stored_at(influx, database, expected)) is None:
-            time.sleep(_poll_interval(influx, database, expected, time.time() - connected_at))
+        while (progress := _progress(influx, database, expected))[1] is None:
+            time.sleep(_poll_interval(progress[0], expected, time.time() - connected_at))
             if time.time() - connected_at > 600:
                 raise RuntimeError(
                     f"bridge did not store {expected} readings:\n{bridge.log_tail()}"
@@ -224,7 +224,7 @@ def run_bridge(broker: Mosquitto, influx: InfluxDB1, client_id: str, expected: i
         stored = influx.query('SELECT count("energy_kwh") FROM energy', db=database)[0]["count"]
         if stored != expected:
             raise RuntimeError(f"InfluxDB holds {stored} readings, expected {expected}")
-        rate = expected / (stored_at - connected_at)
+        rate = expected / (progress[1] - connected_at)
         return Result(rate, 1e6 * used / expected, influx_cpu, busy)
 
 
@@ -236,31 +236,25 @@ def _logged_at(log_path: Path, offset: int) -> float:
     return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
-def _written(influx: InfluxDB1, database: str) -> list[tuple[float, int]]:
-    """(Unix time, readings stored since the previous one) of each of the bridge's health
-    points, which it writes every HEALTH_INTERVAL_S: far cheaper to ask than count()."""
-    rows = influx.query('SELECT "readings_written" FROM kilowatch_bridge', db=database, epoch="ms")
-    return [(row["time"] / 1000, int(row["readings_written"] or 0)) for row in rows]
+def _progress(influx: InfluxDB1, database: str, expected: int) -> tuple[int, float | None]:
+    """(Readings stored so far, when the first `expected` were, or None) from the bridge's
+    health points: far cheaper to ask than count().
 
-
-def _all_stored_at(influx: InfluxDB1, database: str, expected: int) -> float | None:
-    """When the bridge's health points first counted `expected` readings stored; None if not yet.
-
-    Taken from the bridge's own clock, it is late by at most one health interval, whenever
-    the benchmark asks.
+    The time is the bridge's own clock, late by at most one health interval whenever the
+    benchmark asks.
     """
+    rows = influx.query('SELECT "readings_written" FROM kilowatch_bridge', db=database, epoch="ms")
     total = 0
-    for at, written in _written(influx, database):
-        total += written
+    for row in rows:
+        total += int(row["readings_written"] or 0)
         if total >= expected:
-            return at
-    return None
+            return total, row["time"] / 1000
+    return total, None
 
 
-def _poll_interval(influx: InfluxDB1, database: str, expected: int, elapsed: float) -> float:
+def _poll_interval(stored: int, expected: int, elapsed: float) -> float:
     """Half the time the rest should take at the rate so far (0.05-0.5 s): the benchmark's
     own queries take little of the CPU the bridge and InfluxDB share."""
-    stored = sum(written for _, written in _written(influx, database))
     if not stored:
         return 0.2
     return min(0.5, max(0.05, (expected - stored) / (stored / elapsed) / 2))
