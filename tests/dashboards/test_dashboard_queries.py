@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
 import time
 import uuid
 from collections import defaultdict
@@ -419,8 +420,7 @@ def test_base_load_is_each_day_s_quietest_hours_even_when_the_first_day_is_short
     for hour, kwh in hourly.items():
         by_day[hour.date()].append(kwh)
     expected = {
-        day: sum(sorted(hours)[:QUIETEST_HOURS]) / len(sorted(hours)[:QUIETEST_HOURS])
-        for day, hours in by_day.items()
+        day: statistics.mean(sorted(hours)[:QUIETEST_HOURS]) for day, hours in by_day.items()
     }
     shown = {local(row["time"], zone).date(): row["mean"] for row in done.rows}
     assert len(by_day[min(by_day)]) < 5  # the short first day that broke percentile()
