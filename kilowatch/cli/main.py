@@ -1,4 +1,4 @@
-"""The `kilowatch` command: one entry point, a subcommand per process or tool."""
+"""The main typer app: the process commands, and the registration of every command group."""
 
 from __future__ import annotations
 
