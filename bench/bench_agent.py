@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 from kilowatch.agent.energy import MeterState  # noqa: E402
 from kilowatch.agent.store import ReadingStore  # noqa: E402
 from kilowatch.contract import Reading  # noqa: E402
-from kilowatch.simulator.model import SimulatedMeter, default_profile  # noqa: E402
-from tests.services import BackgroundProcess, InfluxDB1, Mosquitto, kilowatch_argv  # noqa: E402
+from kilowatch.metermodel.model import SimulatedMeter, default_profile  # noqa: E402
+from tests.support.services import BackgroundProcess, InfluxDB1, Mosquitto, kilowatch_argv  # noqa: E402
 
 PLANT, TZ = "hmo", "America/Hermosillo"  # in config/kilowatch.example.yaml (unknown meters ok)
 PLANT_FILE = ROOT / "config" / "kilowatch.example.yaml"

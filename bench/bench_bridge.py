@@ -35,10 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
-from kilowatch.bridge.process import Message, ReadingProcessor  # noqa: E402
 from kilowatch.config import load_config  # noqa: E402
+from kilowatch.influx.schema import LineLayout  # noqa: E402
 from kilowatch.influx.writer import InfluxTarget, open_writer  # noqa: E402
-from tests.services import (  # noqa: E402
+from kilowatch.processing import Message, Processor  # noqa: E402
+from tests.support.services import (  # noqa: E402
     BackgroundProcess,
     InfluxDB1,
     Mosquitto,
@@ -282,9 +283,10 @@ def influx_ceiling(influx: InfluxDB1, messages: dict[str, list[str]], readings: 
 
     The same chunking and concurrency as the bridge, so it is the ceiling any bridge has here.
     """
-    processor = ReadingProcessor(load_config(PLANT_FILE))
+    processor = Processor(load_config(PLANT_FILE))
     batch = [Message(t, p.encode(), 0.0) for t, payloads in messages.items() for p in payloads]
-    lines = [line for per in processor.prepare(batch, time.time()).lines for line in per]
+    processed = processor.process(batch, time.time())
+    lines = [line for per in LineLayout().batch_lines(processed, batch) for line in per]
     influx.create_database("ceiling")
     writer = open_writer(InfluxTarget(influx.url, "ceiling"), "1")
     chunks = [lines[i : i + 5000] for i in range(0, len(lines), 5000)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blocks import (
+from kilowatch.dashboards.blocks import (
     COUNT,
     KW,
     SECONDS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blocks import (
+from kilowatch.dashboards.blocks import (
     FROM_NOW,
     KW,
     KWH,

@@ -42,6 +42,12 @@ class PlantConfig(_Strict):
     tariff: Path = Field(description="tariff YAML file, relative to the plant file")
     lines: tuple[LineConfig, ...] = ()
     meters: tuple[MeterConfig, ...] = ()
+    budget: float | None = Field(
+        None, gt=0, description="monthly budget in the tariff's currency (bill-over-budget alert)"
+    )
+    demand_limit_kw: float | None = Field(
+        None, gt=0, description="warn before any demand window goes above this (demand alert)"
+    )
 
     @model_validator(mode="after")
     def _meters_on_known_lines(self) -> PlantConfig:

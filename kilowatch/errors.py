@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kilowatch.billing.errors import BillingError
 from kilowatch.config import ConfigError
+from kilowatch.influx.reader import InfluxReadError
 from kilowatch.influx.writer import InfluxAccessError, InfluxWriteError
 from kilowatch.settings import SettingsError
 from kilowatch.tariff import TariffError
@@ -15,4 +16,5 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     TariffError,
     InfluxWriteError,
     InfluxAccessError,
+    InfluxReadError,
 )

@@ -1,13 +1,19 @@
-"""Pieces every process's settings share: env-var naming and readable validation errors."""
+"""Settings: the one way every process reads its configuration (flags over `KILOWATCH_*` env
+vars, validated at start), with mixins for the MQTT broker and for InfluxDB."""
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 
-from pydantic import ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kilowatch.contract import DEFAULT_PREFIX, check_id
+from kilowatch.mqtt.connection import DEFAULT_MQTT_URL, MqttTarget
+from kilowatch.validation import CaFile
+
 ENV_PREFIX = "KILOWATCH_"
+DEFAULT_INFLUX_URL = "http://localhost:8086"
 
 
 class SettingsError(Exception):
@@ -27,6 +33,57 @@ class KilowatchSettings(BaseSettings):
             return cls(**given)
         except ValidationError as err:
             raise SettingsError(describe_settings_error(err)) from None
+
+
+class MqttSettings(KilowatchSettings):
+    """The broker: its URL (credentials in it), TLS CA file and the first topic level. Each app
+    adds its own `mqtt_client_id` (checked here as an id)."""
+
+    mqtt_url: str = Field(
+        DEFAULT_MQTT_URL, description="broker, mqtt://user:pass@host:port or mqtts://"
+    )
+    mqtt_ca_file: CaFile = Field(None, description="CA certificate for mqtts://")
+    topic_prefix: str = Field(DEFAULT_PREFIX, description="first topic level")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        MqttTarget.from_url(value)
+        return value
+
+    @field_validator("mqtt_client_id", "topic_prefix", check_fields=False)
+    @classmethod
+    def _plain_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_id(value)
+
+    @property
+    def mqtt(self) -> MqttTarget:
+        """The broker, parsed from mqtt_url."""
+        return MqttTarget.from_url(self.mqtt_url)
+
+    @property
+    def mqtt_ca_path(self) -> str | None:
+        """The CA file as paho takes it."""
+        return str(self.mqtt_ca_file) if self.mqtt_ca_file else None
+
+
+class InfluxSettings(KilowatchSettings):
+    """InfluxDB: URL, token, organisation, bucket (database on 1.x) and API version."""
+
+    influx_url: str = Field(DEFAULT_INFLUX_URL, description="InfluxDB base URL")
+    influx_token: SecretStr = Field(SecretStr(""), description="API token (2.x/3.x; 1.x with auth)")
+    influx_org: str = Field("kilowatch", min_length=1, description="organisation (2.x)")
+    influx_bucket: str = Field(
+        "kilowatch", min_length=1, description="bucket (2.x) or database (1.x)"
+    )
+    influx_version: Literal["auto", "1", "2"] = Field("auto", description="detected from /ping")
+
+    @field_validator("influx_url")
+    @classmethod
+    def _influx_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
 
 
 def describe_settings_error(err: ValidationError) -> str:

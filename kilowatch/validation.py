@@ -11,14 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import AfterValidator
 
-from kilowatch.contract import ID_PATTERN
-
-
-def check_id(value: str) -> str:
-    """An id that can stand in an MQTT topic level and an InfluxDB tag unescaped."""
-    if not ID_PATTERN.match(value):
-        raise ValueError(f"{value!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
-    return value
+from kilowatch.contract.ids import check_id
 
 
 def check_timezone(value: str) -> str:

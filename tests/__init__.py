@@ -1,1 +1,1 @@
-"""kilowatch's tests; a package so that tests and bench scripts can import tests.services."""
+"""kilowatch's tests; a package so that tests and bench scripts can import tests.support."""

@@ -1,4 +1,4 @@
-"""Fixtures that start real Mosquitto (also with TLS) and InfluxDB 1.x (see tests/services.py)."""
+"""Fixtures that start real Mosquitto (also with TLS) and InfluxDB 1.x (see tests/support/services.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import InfluxDB1, Mosquitto, require_binary
+from tests.support.services import InfluxDB1, Mosquitto, require_binary
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from kilowatch.tariff import parse_tariff
-from tests.services import REPO_ROOT, InfluxDB1, kilowatch_argv
+from tests.support.services import REPO_ROOT, InfluxDB1, kilowatch_argv
 
 
 def kilowatch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kilowatch.config import ConfigError, load_config
-from tests.services import REPO_ROOT
+from tests.support.services import REPO_ROOT
 
 
 def test_example_plant_file_loads_with_absolute_tariff_paths() -> None:

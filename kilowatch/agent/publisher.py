@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 
-from kilowatch.connections import MqttTarget, mqtt_client
+from kilowatch.mqtt.connection import MqttTarget, mqtt_client
+from kilowatch.mqtt.inflight import InFlight
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Publisher:
         self.keepalive_s = keepalive_s
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.connected = False  # as last seen by the main thread (see handle())
-        self._inflight: dict[int, tuple[int, ...]] = {}  # mid -> row ids
+        self._inflight: InFlight[tuple[int, ...]] = InFlight()  # row ids by message id
         self._client = mqtt_client(target, client_id, persistent=True, ca_file=ca_file)
         self._client.reconnect_delay_set(min_delay=1, max_delay=max(1, int(reconnect_max_s)))
         self._client.on_connect = self._on_connect
@@ -86,7 +87,7 @@ class Publisher:
         elif event.kind in ("disconnected", "refused", "unreachable"):
             self.connected = False
         elif event.kind == "acked":
-            return self._inflight.pop(event.mid, ())
+            return self._inflight.acked(event.mid) or ()
         return ()
 
     def publish(self, topic: str, payload: bytes, row_ids: tuple[int, ...]) -> None:
@@ -96,7 +97,7 @@ class Publisher:
         # reconnect, so it is in flight all the same.
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             raise RuntimeError(f"paho refused to queue a message: {mqtt.error_string(info.rc)}")
-        self._inflight[info.mid] = row_ids
+        self._inflight.sent(info.mid, row_ids)
 
     def publish_untracked(self, topic: str, payload: bytes) -> None:
         """Publish something not stored in SQLite (status), QoS 1."""
@@ -108,10 +109,10 @@ class Publisher:
 
     @property
     def inflight_readings(self) -> int:
-        return sum(len(ids) for ids in self._inflight.values())
+        return sum(map(len, self._inflight.carried()))
 
     def inflight_ids(self) -> set[int]:
-        return {row_id for ids in self._inflight.values() for row_id in ids}
+        return {row_id for ids in self._inflight.carried() for row_id in ids}
 
     def stop(self) -> None:
         """Disconnect and end the network thread (unacknowledged rows stay in SQLite)."""

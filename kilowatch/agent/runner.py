@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import signal
 import threading
 import time
 from collections import deque
@@ -16,13 +15,11 @@ from dataclasses import dataclass
 
 from kilowatch import __version__
 from kilowatch.agent.capacity import DiskCap, assess
-from kilowatch.agent.clock import AcceleratedClock, Clock, SystemClock
 from kilowatch.agent.energy import CounterRules, MeterState
 from kilowatch.agent.maps import FieldName, RegisterMap
 from kilowatch.agent.outbox import Batch, TokenBucket, plan_batches
 from kilowatch.agent.poller import Poller
 from kilowatch.agent.publisher import Event, Publisher
-from kilowatch.agent.schedule import next_slot, slot_at
 from kilowatch.agent.settings import (
     AgentConfig,
     AgentConfigError,
@@ -32,9 +29,10 @@ from kilowatch.agent.settings import (
     load_agent_config,
 )
 from kilowatch.agent.sources import open_sources
-from kilowatch.agent.status import AgentStatus, status_topic
 from kilowatch.agent.store import PendingRow, ReadingStore, StoreError
-from kilowatch.contract import readings_topic
+from kilowatch.clock import AcceleratedClock, Clock, SystemClock, next_slot, slot_at
+from kilowatch.contract import AgentStatus, readings_topic, status_topic
+from kilowatch.signals import stop_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -382,7 +380,7 @@ def build_agent(settings: AgentSettings) -> Agent:
     publisher = Publisher(
         settings.mqtt,
         client_id,
-        ca_file=None if settings.mqtt_ca_file is None else str(settings.mqtt_ca_file),
+        ca_file=settings.mqtt_ca_path,
         keepalive_s=settings.mqtt_keepalive_s,
         reconnect_max_s=settings.mqtt_reconnect_max_s,
     )
@@ -404,9 +402,8 @@ def run_agent(settings: AgentSettings) -> int:
     """Run the agent until SIGINT/SIGTERM; a bad setting raises before anything connects."""
     agent = build_agent(settings)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return agent.run(stop)
+    with stop_on_signals(stop):
+        return agent.run(stop)
 
 
 def _rollover(maps: dict[str, RegisterMap], meter: MeterConfig, field: FieldName) -> float | None:

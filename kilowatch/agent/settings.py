@@ -24,15 +24,13 @@ from pydantic import (
 from kilowatch.agent.capacity import DiskCap, OnFull
 from kilowatch.agent.maps import MapError, RegisterMap, load_map
 from kilowatch.config import ConfigError, format_validation_error
-from kilowatch.connections import DEFAULT_MQTT_URL, MqttTarget
 from kilowatch.contract import (
     DEFAULT_INTERVAL_S,
-    DEFAULT_PREFIX,
-    ID_PATTERN,
     MAX_READINGS_PER_MESSAGE,
 )
-from kilowatch.settings import KilowatchSettings
-from kilowatch.validation import CaFile, IanaTimezone, PlainId, read_yaml
+from kilowatch.mqtt.connection import MqttTarget
+from kilowatch.settings import MqttSettings
+from kilowatch.validation import IanaTimezone, PlainId, read_yaml
 
 DAY_S = 86_400
 BYTES_PER_MB = 1024 * 1024
@@ -181,34 +179,18 @@ def load_agent_config(path: Path | str) -> tuple[AgentConfig, dict[str, Register
     return config, maps
 
 
-class AgentSettings(KilowatchSettings):
+class AgentSettings(MqttSettings):
     """Every setting of `kilowatch agent` from the environment; the env var is KILOWATCH_ + NAME."""
 
     agent_config: Path = Field(Path("agent.yaml"), description="agent config file (YAML)")
-    mqtt_url: str = Field(DEFAULT_MQTT_URL, description="broker, mqtt:// or mqtts://host:port")
     mqtt_username: str | None = Field(None, description="overrides a user in mqtt_url")
     mqtt_password: SecretStr | None = Field(None, description="overrides a password in mqtt_url")
-    mqtt_ca_file: CaFile = Field(None, description="CA certificate for mqtts://")
     mqtt_client_id: str | None = Field(None, description="default kilowatch-agent-PLANT-AGENT")
     mqtt_keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive")
     mqtt_reconnect_max_s: float = Field(30, ge=1, le=3600, description="longest reconnect wait")
-    topic_prefix: str = Field(DEFAULT_PREFIX, description="first topic level")
     clock_speed: float = Field(1.0, gt=0, le=100_000, description="demo/test: agent time speed")
     clock_start: float | None = Field(None, ge=0, description="demo/test: agent time at anchor")
     clock_anchor: float | None = Field(None, ge=0, description="demo/test: real time of start")
-
-    @field_validator("mqtt_url")
-    @classmethod
-    def _broker_url(cls, value: str) -> str:
-        MqttTarget.from_url(value)
-        return value
-
-    @field_validator("mqtt_client_id", "topic_prefix")
-    @classmethod
-    def _plain_id(cls, value: str | None) -> str | None:
-        if value is not None and not ID_PATTERN.match(value):
-            raise ValueError(f"{value!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
-        return value
 
     @model_validator(mode="after")
     def _tls_and_clock(self) -> AgentSettings:

@@ -27,12 +27,10 @@ from kilowatch.billing.periods import (
 )
 from kilowatch.billing.pricing import peaks, price, window_demand
 from kilowatch.billing.usage import Usage, sum_buckets, usage_by_period
-from kilowatch.influx.lineprotocol import NS_PER_S, format_point
 from kilowatch.tariff import PlantTariff
 
-BILLING = "billing"
-PLANT_SCOPE = "plant"
-METER_SCOPE = "meter"
+PLANT_SCOPE = "plant"  # tag scope of a plant's (account's) bill
+METER_SCOPE = "meter"  # tag scope of one meter's bill alone
 STATE_VERSION = 1
 # A reading: (interval_s, energy_kwh, reactive_kvarh or NaN), keyed by its ts.
 Stored = tuple[int, float, float]
@@ -40,15 +38,12 @@ Stored = tuple[int, float, float]
 
 @dataclass(frozen=True, slots=True)
 class BillingPoint:
-    """One point of measurement `billing` (see kilowatch/billing/README.md)."""
+    """One point of measurement `billing` (see kilowatch/billing/README.md), as data; laid out
+    by kilowatch.influx.schema.billing_line."""
 
     tags: dict[str, str]
     fields: dict[str, float | int]
     ts: int  # Unix seconds: when the bill so far was computed
-
-    def line(self) -> str:
-        """The point as line protocol (nanosecond timestamp)."""
-        return format_point(BILLING, self.tags, self.fields, self.ts * NS_PER_S)
 
 
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # ts, interval, kWh, kvarh

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -262,7 +261,7 @@ def _fixed(doc: dict[str, Any]) -> dict[str, Any] | None:
 
 def urdb_tariff(doc: dict[str, Any], **names: str | None) -> Tariff:
     """Import and validate: a Tariff ready for PlantTariff."""
-    return parse_tariff(import_urdb(doc, **names), where="imported URDB rate")  # type: ignore[arg-type]
+    return parse_tariff(import_urdb(doc, **names), where="imported URDB rate")
 
 
 class _TariffDumper(yaml.SafeDumper):
@@ -291,27 +290,3 @@ def tariff_yaml(raw: dict[str, Any], header: str = "") -> str:
         allow_unicode=True,
     )
     return header + body
-
-
-def main(argv: list[str] | None = None) -> int:
-    """python -m kilowatch.billing.urdb RATE.json [--id ID] [--version V] [-o FILE]."""
-    import argparse
-    from pathlib import Path
-
-    from kilowatch.billing.cli import run_import_urdb
-
-    parser = argparse.ArgumentParser(description="Import an OpenEI URDB rate as a tariff file.")
-    parser.add_argument("source", type=Path)
-    parser.add_argument("--id", dest="tariff_id")
-    parser.add_argument("--version")
-    parser.add_argument("-o", "--output", type=Path)
-    args = parser.parse_args(argv)
-    try:
-        return run_import_urdb(args.source, args.output, args.tariff_id, args.version)
-    except (BillingError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,9 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, fields
 
-from kilowatch.influx.lineprotocol import NS_PER_S, format_point
-
-HEALTH = "kilowatch_bridge"
+from kilowatch.influx.schema import bridge_health_line
 
 
 @dataclass(slots=True)
@@ -98,7 +96,7 @@ class BridgeHealth:
         }
         if self.newest_ts is not None:
             values["reading_age_s"] = float(now - self.newest_ts)
-        return format_point(HEALTH, {"bridge": self.bridge}, values, int(now * NS_PER_S))
+        return bridge_health_line(self.bridge, values, now)
 
     def summary(self, window: Window, period_s: float, queue_depth: int) -> str:
         """A log line: rates over the period and the totals so far."""

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
 import threading
 import time
 
-from kilowatch.billing.influx import InfluxSource
+from kilowatch.bridge.bills import RunningBills
 from kilowatch.bridge.health import BridgeHealth, Window
-from kilowatch.bridge.process import ReadingProcessor
-from kilowatch.bridge.running import RunningBills
 from kilowatch.bridge.service import Bridge
 from kilowatch.bridge.settings import BridgeSettings
-from kilowatch.config import load_config
+from kilowatch.config import KilowatchConfig, load_config
+from kilowatch.influx.reader import InfluxSource
 from kilowatch.influx.writer import (
     ApiVersion,
     InfluxTarget,
@@ -24,6 +22,8 @@ from kilowatch.influx.writer import (
     detect_version,
     open_writer,
 )
+from kilowatch.processing import Processor
+from kilowatch.signals import stop_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +31,15 @@ logger = logging.getLogger(__name__)
 def run_bridge(settings: BridgeSettings) -> int:
     """Run the bridge until SIGINT/SIGTERM; bad configuration raises before anything connects."""
     config = load_config(settings.config)
-    processor = ReadingProcessor(config, settings.topic_prefix)
+    processor = Processor(config, settings.topic_prefix)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    with stop_on_signals(stop):
+        return _run(settings, config, processor, stop)
+
+
+def _run(
+    settings: BridgeSettings, config: KilowatchConfig, processor: Processor, stop: threading.Event
+) -> int:
     writer = _connect_influx(settings, stop)
     if writer is None:
         return 0
@@ -47,13 +52,21 @@ def run_bridge(settings: BridgeSettings) -> int:
         ),
         time.time(),
     )
+    if settings.demand_watch:
+        running.watch_demand({plant.id: plant for plant in config.plants})
     bridge = Bridge(settings, processor, writer, running)
-    threading.Thread(target=lambda: (stop.wait(), bridge.stop()), daemon=True).start()
+
+    def stop_when_told() -> None:
+        stop.wait()
+        bridge.stop()
+
+    threading.Thread(target=stop_when_told, daemon=True).start()
     logger.info(
-        "bridge %s: %d plants, MQTT %s, InfluxDB %s bucket %s",
+        "bridge %s: %d plants, MQTT %s (%s receive path), InfluxDB %s bucket %s",
         settings.mqtt_client_id,
         len(config.plants),
         settings.mqtt,
+        settings.mqtt_receive,
         settings.influx_url,
         settings.influx_bucket,
     )
@@ -72,7 +85,7 @@ def _connect_influx(settings: BridgeSettings, stop: threading.Event) -> InfluxWr
         org=settings.influx_org,
         token=settings.influx_token.get_secret_value(),
     )
-    delay = settings.retry_initial_s
+    delays = settings.retry_policy.delays()
     while not stop.is_set():
         try:
             version: ApiVersion = (
@@ -97,7 +110,7 @@ def _connect_influx(settings: BridgeSettings, stop: threading.Event) -> InfluxWr
                 raise refused from None
             if not err.retryable:
                 raise
+            delay = next(delays)
             logger.warning("waiting for InfluxDB (%s); next try in %.0f s", err, delay)
             stop.wait(delay)
-            delay = min(delay * settings.retry_exponential_base, settings.retry_max_s)
     return None

@@ -1,7 +1,8 @@
 """The bridge's shell: MQTT in, InfluxDB out, and a message acknowledged only once it is stored.
 
 Three stages in threads: the MQTT network thread queues the messages of each socket read (and
-sends PUBACKs); the main thread batches and costs them (ReadingProcessor); write_concurrency
+sends PUBACKs); the main thread batches them, has kilowatch.processing validate and cost them
+and kilowatch.influx.schema lay them out as lines; write_concurrency
 store threads each write a batch, retrying until InfluxDB accepts it, and only then queue its
 PUBACKs, as one write. A fourth thread reports health. Unacknowledged messages stay the broker's
 responsibility, so a crash or an InfluxDB outage loses nothing: the broker redelivers, and
@@ -14,21 +15,24 @@ import itertools
 import logging
 import operator
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from kilowatch.bridge.batch_client import BatchClient, Publish
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from kilowatch.bridge.bills import RunningBills
 from kilowatch.bridge.health import BridgeHealth, Window
-from kilowatch.bridge.process import ENERGY, Message, Prepared, ReadingProcessor
-from kilowatch.bridge.running import RunningBills
 from kilowatch.bridge.settings import BridgeSettings
-from kilowatch.connections import mqtt_client
 from kilowatch.contract import Rejection
-from kilowatch.influx.lineprotocol import NS_PER_S
-from kilowatch.influx.writer import InfluxWriteError, InfluxWriter
+from kilowatch.influx.schema import LineLayout, plant_info_line
+from kilowatch.influx.writer import InfluxWriteError, InfluxWriter, write_with_retry
+from kilowatch.mqtt.connection import mqtt_client
+from kilowatch.mqtt.receive import RECEIVE_CLIENTS, Publish, ReceiveClient
+from kilowatch.processing import Key, Message, Processed, Processor
 from kilowatch.settings import SettingsError
 
 logger = logging.getLogger(__name__)
@@ -40,9 +44,6 @@ BATCH_MAX_BYTES = 1_000_000  # of payloads (~15,000 readings in arrays): batches
 
 
 _PAYLOAD = operator.attrgetter("payload")
-_PLANT_TAG = re.compile(r",plant=([^, ]+)")  # ids are plain: no escapes to undo
-_METER_TAG = re.compile(r",meter=([^, ]+)")
-Key = tuple[str, str, int]  # (plant, meter, ts): a reading's identity
 
 
 class Received(NamedTuple):
@@ -59,7 +60,8 @@ class Batch(NamedTuple):
     number: int  # batches are numbered in the order their messages arrived
     reads: list[Received]
     messages: list[Message]
-    prepared: Prepared
+    processed: Processed
+    lines: list[list[str]]  # each message's lines (its energy points last)
     started: float  # time.monotonic() when costing finished
 
 
@@ -69,13 +71,15 @@ class Bridge:
     def __init__(
         self,
         settings: BridgeSettings,
-        processor: ReadingProcessor,
+        processor: Processor,
         writer: InfluxWriter,
         running: RunningBills | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._processor = processor
+        self._layout = LineLayout()
+        self._retry = settings.retry_policy
         self._writer = writer
         self._running = running
         self._clock = clock
@@ -100,13 +104,13 @@ class Bridge:
         self._next_ack = 0  # the batch number whose PUBACKs go out next
         self._failure: BaseException | None = None  # what stopped a store thread
         self.health = BridgeHealth(settings.mqtt_client_id)
-        self._client = mqtt_client(
+        self._client: ReceiveClient = mqtt_client(
             settings.mqtt,
             settings.mqtt_client_id,
             persistent=True,
-            ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+            ca_file=settings.mqtt_ca_path,
             manual_ack=True,
-            client_class=BatchClient,
+            client_class=RECEIVE_CLIENTS[settings.mqtt_receive],
         )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -114,7 +118,14 @@ class Bridge:
 
     # MQTT thread
 
-    def _on_connect(self, client: BatchClient, _userdata, _flags, reason_code, _props) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             logger.error("broker %s refused the connection: %s", self._settings.mqtt, reason_code)
             if not self._ever_connected and reason_code.value in LOGIN_REFUSED:
@@ -132,7 +143,14 @@ class Bridge:
         client.subscribe([(topic, 1) for topic in topics])
         logger.info("connected to %s, subscribed to %s", self._settings.mqtt, ", ".join(topics))
 
-    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         # paho calls this before it reconnects and drops what was queued for the old socket.
         with self._ack_lock:
             self._connection += 1
@@ -140,7 +158,7 @@ class Bridge:
         if not self._stopping.is_set():
             logger.warning("lost the broker (%s); reconnecting", reason_code)
 
-    def _on_publishes(self, _client: BatchClient, publishes: list[Publish]) -> None:
+    def _on_publishes(self, _client: mqtt.Client, publishes: list[Publish]) -> None:
         # Kept minimal: this thread's time per message sets the bridge's ceiling.
         self.health.messages_received_total += len(publishes)  # written by this thread only
         while (
@@ -181,8 +199,11 @@ class Bridge:
                         for read in reads
                         for p in read.publishes
                     ]
-                    prepared = self._processor.prepare(messages, self._clock())
-                    batch = Batch(next(numbers), reads, messages, prepared, time.monotonic())
+                    processed = self._processor.process(messages, self._clock())
+                    lines = self._layout.batch_lines(processed, messages)
+                    batch = Batch(
+                        next(numbers), reads, messages, processed, lines, time.monotonic()
+                    )
                     self._prepared.put(batch)
         finally:
             self._stopping.set()  # also when costing failed: the other threads end too
@@ -305,23 +326,37 @@ class Bridge:
             seen = self._received
 
     def _store(self, batch: Batch) -> None:
-        refused = self._write_batch(batch.messages, batch.prepared)
+        refused = self._write_batch(batch)
         if refused is None:
             return  # stopped while InfluxDB was down: nothing acknowledged, the broker redelivers
         self._acknowledge(batch.number, batch.reads)
-        prepared = batch.prepared
-        stored = prepared.stored_readings(refused)
+        processed = batch.processed
+        stored = processed.stored_readings(refused)
         if self._running is not None:
             self._running.count(stored)
         readings = sum(map(len, stored.values()))
         now = self._clock()
+        if self._running is not None and self._settings.demand_watch:
+            self._running.observe(processed)
+            self._write_demand_watch(now)
         self.health.stored(
             readings=readings,
-            rejected=prepared.rejected + prepared.readings - readings,
+            rejected=processed.rejected + processed.readings - readings,
             seconds=time.monotonic() - batch.started,
             lag_s=now - min(read.at for read in batch.reads),
-            newest_ts=prepared.newest_ts,
+            newest_ts=processed.newest_ts,
         )
+
+    def _write_demand_watch(self, now: float) -> None:
+        """The demand and budget projections, when due; InfluxDB down: the next batch's."""
+        assert self._running is not None
+        lines = self._running.demand_lines(now, self._settings.demand_watch_interval_s)
+        if not lines:
+            return
+        try:
+            self._writer.write(lines)
+        except InfluxWriteError as err:
+            logger.warning("could not write the demand_watch points: %s", err)
 
     def _acknowledge(self, number: int, reads: list[Received]) -> None:
         """PUBACK the stored messages that came on this connection (after a reconnect, the
@@ -344,31 +379,37 @@ class Bridge:
                 ]
                 self._client.ack_many(mids)
 
-    def _write_batch(self, messages: list[Message], prepared: Prepared) -> set[Key] | None:
+    def _write_batch(self, batch: Batch) -> set[Key] | None:
         """Store every message's lines; the (plant, meter, ts) of the readings InfluxDB refused
         (set aside in `rejected`), None if stopped first."""
-        lines = [line for per_message in prepared.lines for line in per_message]
+        lines = [line for per_message in batch.lines for line in per_message]
         try:
             return set() if self._write_until_stored(lines) else None
         except InfluxWriteError as err:
             logger.warning("InfluxDB refused a batch (%s); writing its messages one by one", err)
         refused: set[Key] = set()
-        for message, message_lines in zip(messages, prepared.lines, strict=True):
+        for index, (message, message_lines) in enumerate(
+            zip(batch.messages, batch.lines, strict=True)
+        ):
             try:
                 if not self._write_until_stored(message_lines):
                     return None
                 continue
             except InfluxWriteError:
                 pass
-            errors = []  # which points does InfluxDB refuse? one at a time
-            for line in message_lines:
+            # Which points does InfluxDB refuse? One at a time. A message's energy points are
+            # its last lines, one per accepted reading, in order.
+            keys = batch.processed.reading_keys(index)
+            first_energy = len(message_lines) - len(keys)
+            errors = []
+            for number, line in enumerate(message_lines):
                 try:
                     if not self._write_until_stored([line]):
                         return None
                 except InfluxWriteError as err:
                     errors.append(f"{err} (the point: {line[:500]})")
-                    if (key := _reading_key(line)) is not None:
-                        refused.add(key)
+                    if number >= first_energy:
+                        refused.add(keys[number - first_energy])
             if errors and not self._set_aside(message, errors):
                 return None
         return refused
@@ -381,7 +422,7 @@ class Bridge:
             f"InfluxDB refused {len(errors)} point(s) of this message: {'; '.join(errors)}"[:2000],
             payload=message.payload,
         )
-        lines = self._processor.rejection_lines([rejection], message.received_at)
+        lines = self._layout.rejected_lines([rejection], message.received_at)
         try:
             return self._write_until_stored(lines)
         except InfluxWriteError as err:
@@ -402,23 +443,18 @@ class Bridge:
         )
 
     def _write_chunk(self, chunk: list[str]) -> bool:
-        """One write, retried with exponential backoff while the failure is temporary."""
-        delay = self._settings.retry_initial_s
-        while True:
-            try:
-                self._writer.write(chunk)
-                return True
-            except InfluxWriteError as err:
-                if not err.retryable:
-                    raise
-                if self._stopping.is_set():
-                    return False
-                self.health.retried()
-                logger.warning("write failed, retrying in %.1f s: %s", delay, err)
-                self._stopping.wait(delay)
-                delay = min(
-                    delay * self._settings.retry_exponential_base, self._settings.retry_max_s
-                )
+        """One write, retried with backoff and jitter while the failure is temporary."""
+        return write_with_retry(
+            self._writer,
+            chunk,
+            self._retry,
+            stop=self._stopping,
+            on_retry=self._retried,
+        )
+
+    def _retried(self, err: InfluxWriteError, delay: float) -> None:
+        self.health.retried()
+        logger.warning("write failed, retrying in %.1f s: %s", delay, err)
 
     def _report_health(self, now: float, *, billing: bool) -> Window:
         """The health point, and each plant's info and running bill if billing; InfluxDB down:
@@ -426,7 +462,7 @@ class Bridge:
         window = self.health.take_window()
         lines = [self.health.point(window, now, self.queue_depth)]
         if billing:
-            lines += self._processor.plant_info_lines(now)
+            lines += [plant_info_line(info, now) for info in self._processor.plant_info(now)]
             if self._running is not None:
                 lines += self._running.lines(now)
         try:
@@ -436,16 +472,6 @@ class Bridge:
             self.health.give_back(window)  # its counts (retries, above all) go in the next point
             return Window()
         return window
-
-
-def _reading_key(line: str) -> Key | None:
-    """(plant, meter, ts) of an `energy` line, its reading's identity; None for other points."""
-    if not line.startswith(ENERGY + ","):
-        return None
-    plant, meter = _PLANT_TAG.search(line), _METER_TAG.search(line)
-    if plant is None or meter is None:
-        return None
-    return plant.group(1), meter.group(1), int(line.rsplit(" ", 1)[1]) // NS_PER_S
 
 
 def _payload_bytes(read: Received) -> int:

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-DEFAULT_PLANT_FILE = Path("config/kilowatch.example.yaml")
-DEFAULT_INFLUX_URL = "http://localhost:8086"
 
 app = typer.Typer(
     help="kilowatch: electricity use and cost of industrial plants, meter by meter.",
@@ -168,72 +164,62 @@ def agent(
     log_level: LogOption = "INFO",
 ) -> None:
     """Poll meters (Modbus TCP or simulated), keep every reading in SQLite, deliver it once."""
-    from kilowatch.agent.runner import run_agent
-    from kilowatch.agent.settings import AgentSettings
+    from kilowatch.agent import AgentSettings, run_agent
 
     _setup_logging(log_level)
     _run(lambda: run_agent(AgentSettings.load(agent_config=config, mqtt_url=mqtt_url)))
 
 
 InfluxUrlOption = Annotated[
-    str, typer.Option(envvar="KILOWATCH_INFLUX_URL", help="InfluxDB URL (env KILOWATCH_INFLUX_URL)")
+    str | None, typer.Option(help="InfluxDB URL (env KILOWATCH_INFLUX_URL)")
 ]
 InfluxBucketOption = Annotated[
-    str,
-    typer.Option(
-        envvar="KILOWATCH_INFLUX_BUCKET",
-        help="bucket, or 1.x database (env KILOWATCH_INFLUX_BUCKET)",
-    ),
-]
-PlantFileOption = Annotated[
-    Path, typer.Option("--config", "-c", envvar="KILOWATCH_CONFIG", help="plant file")
+    str | None, typer.Option(help="bucket, or 1.x database (env KILOWATCH_INFLUX_BUCKET)")
 ]
 TariffOption = Annotated[
     Path | None, typer.Option(help="cost with this tariff file instead of the plant's")
 ]
 
 
-def _influx_source(url: str, bucket: str) -> Any:
-    from kilowatch.billing.influx import InfluxSource
-
-    # The token only ever comes from the environment.
-    return InfluxSource(url.rstrip("/"), bucket, os.environ.get("KILOWATCH_INFLUX_TOKEN", ""))
-
-
 @app.command()
 def bill(
     plant: Annotated[str, typer.Option(help="plant id from the plant file")],
     period: Annotated[str, typer.Option(help="billing period, e.g. 2026-10")],
-    config: PlantFileOption = DEFAULT_PLANT_FILE,
+    config: ConfigOption = None,
     meter: Annotated[str | None, typer.Option(help="one meter alone")] = None,
     output: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
     chart: Annotated[
         Path | None, typer.Option(help="also draw daily cost and demand to this PNG")
     ] = None,
     tariff: TariffOption = None,
-    influx_url: InfluxUrlOption = DEFAULT_INFLUX_URL,
-    influx_bucket: InfluxBucketOption = "kilowatch",
+    influx_url: InfluxUrlOption = None,
+    influx_bucket: InfluxBucketOption = None,
     log_level: LogOption = "WARNING",
 ) -> None:
     """Print a plant's (or meter's) bill line by line, as the utility bills it."""
-    from kilowatch.billing.cli import run_bill
+    from kilowatch.cli.billing import BillingSettings, run_bill
 
     _setup_logging(log_level)
     if output not in ("table", "json", "csv"):
         typer.echo(f"error: --format must be table, json or csv, not {output!r}", err=True)
         raise typer.Exit(2)
-    _run(
-        lambda: run_bill(
-            config=config,
+
+    def main() -> int:
+        settings = BillingSettings.load(
+            config=config, influx_url=influx_url, influx_bucket=influx_bucket
+        )
+        return run_bill(
+            config=settings.config,
             plant=plant,
             period=period,
-            influx=_influx_source(influx_url, influx_bucket),
+            influx=settings.source,
             meter=meter,
             output=output,  # type: ignore[arg-type]
             chart=chart,
             tariff=tariff,
         )
-    )
+
+    _run(main)
 
 
 @app.command()
@@ -243,32 +229,43 @@ def recost(
         str, typer.Option("--from", help="first instant: 2026-10-01, 2026-10-01T06:30 (local)")
     ],
     end: Annotated[str, typer.Option("--to", help="end instant, excluded (plant-local)")],
-    config: PlantFileOption = DEFAULT_PLANT_FILE,
+    config: ConfigOption = None,
     tariff: TariffOption = None,
-    influx_url: InfluxUrlOption = DEFAULT_INFLUX_URL,
-    influx_bucket: InfluxBucketOption = "kilowatch",
+    influx_url: InfluxUrlOption = None,
+    influx_bucket: InfluxBucketOption = None,
     influx_org: Annotated[
-        str, typer.Option(envvar="KILOWATCH_INFLUX_ORG", help="organisation (2.x)")
-    ] = "kilowatch",
-    influx_version: Annotated[str, typer.Option(help="auto, 1 or 2")] = "auto",
+        str | None, typer.Option(help="organisation (2.x) (env KILOWATCH_INFLUX_ORG)")
+    ] = None,
+    influx_version: Annotated[
+        str | None, typer.Option(help="auto, 1 or 2 (env KILOWATCH_INFLUX_VERSION)")
+    ] = None,
     log_level: LogOption = "INFO",
 ) -> None:
     """Cost stored readings again (a tariff changed, late data came), rewriting them in place."""
-    from kilowatch.billing.cli import run_recost
+    from kilowatch.cli.billing import BillingSettings, run_recost
 
     _setup_logging(log_level)
-    _run(
-        lambda: run_recost(
+
+    def main() -> int:
+        settings = BillingSettings.load(
             config=config,
+            influx_url=influx_url,
+            influx_bucket=influx_bucket,
+            influx_org=influx_org,
+            influx_version=influx_version,
+        )
+        return run_recost(
+            config=settings.config,
             plant=plant,
             start=start,
             end=end,
-            influx=_influx_source(influx_url, influx_bucket),
+            influx=settings.source,
             tariff=tariff,
-            org=influx_org,
-            influx_version=influx_version,
+            org=settings.influx_org,
+            influx_version=settings.influx_version,
         )
-    )
+
+    _run(main)
 
 
 @app.command("import-urdb")
@@ -279,7 +276,7 @@ def import_urdb(
     version: Annotated[str | None, typer.Option(help="tariff version")] = None,
 ) -> None:
     """Turn an OpenEI Utility Rate Database tariff (JSON) into a kilowatch tariff file."""
-    from kilowatch.billing.cli import run_import_urdb
+    from kilowatch.cli.billing import run_import_urdb
 
     _run(lambda: run_import_urdb(source, out, tariff_id, version))
 
@@ -288,6 +285,11 @@ def _add_subcommand_groups() -> None:
     from kilowatch.dashboards.cli import dashboards_app
 
     app.add_typer(dashboards_app, name="dashboards")
+    app.add_typer(__import__("kilowatch.cli.sfn", fromlist=["app"]).app, name="sfn")
+    app.add_typer(__import__("kilowatch.cli.aws", fromlist=["app"]).app, name="aws")
+    app.add_typer(__import__("kilowatch.cli.etl", fromlist=["app"]).app, name="etl")
+    app.add_typer(__import__("kilowatch.cli.query", fromlist=["app"]).app, name="query")
+    app.add_typer(__import__("kilowatch.cli.alerts", fromlist=["app"]).app, name="alerts")
 
 
 _add_subcommand_groups()

@@ -1,7 +1,7 @@
-"""Grafana dashboards as code: build the JSON from dashboards/*.dashboard.py, check for drift.
+"""Grafana dashboards as code: the shared panels (`blocks`), the build and drift check, the push.
 
-Also the pieces a test needs to run a dashboard's queries as Grafana would: the queries in a
-dashboard (`queries`), Grafana's time ranges (`timerange`) and macro interpolation (`macros`).
+`dashboards/NAME.dashboard.py` files import `kilowatch.dashboards.blocks`; `build` turns them into
+the provisioned JSON; `push` sends that JSON to a running Grafana over its HTTP API.
 """
 
 from kilowatch.dashboards.build import (

@@ -1,7 +1,9 @@
 """Generate Grafana JSON from `*.dashboard.py` files, and find generated JSON that has drifted.
 
 Each `NAME.dashboard.py` defines a module-level grafanalib `dashboard`; its JSON goes to
-`OUT_DIR/NAME.json`, keys sorted and indented by 2 so that diffs are readable. The output
+`OUT_DIR/NAME.json`, keys sorted and indented by 2 so that diffs are readable: the bytes
+grafanalib's own `generate-dashboard -o OUT NAME.dashboard.py` writes. Sources import what they
+share from `kilowatch.dashboards.blocks`, so they load the same way from anywhere. The output
 folder belongs to the generator: JSON files in it without a source are removed by a build.
 """
 
@@ -9,9 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,36 +41,16 @@ def output_name(source: Path) -> str:
     return source.name[: -len(SUFFIX)] + ".json"
 
 
-@contextmanager
-def _importable(folder: Path) -> Iterator[None]:
-    """Let dashboard files import their shared module, then forget every module from the folder.
-
-    Forgetting them means a second build (another folder, or edited files) loads fresh code.
-    """
-    folder = folder.resolve()
-    before = set(sys.modules)
-    sys.path.insert(0, str(folder))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(folder))
-        for name in set(sys.modules) - before:
-            origin = getattr(sys.modules[name], "__file__", None) or ""
-            if Path(origin).resolve().parent == folder:
-                del sys.modules[name]
-
-
 def load(source: Path) -> Any:
     """The `dashboard` object a source defines, with panel ids filled in."""
     spec = importlib.util.spec_from_file_location(f"_kilowatch_dashboard_{source.stem}", source)
     if spec is None or spec.loader is None:
         raise DashboardBuildError(f"{source} cannot be loaded as Python")
     module = importlib.util.module_from_spec(spec)
-    with _importable(source.parent):
-        try:
-            spec.loader.exec_module(module)
-        except Exception as err:  # the file is someone's code: report any failure with its name
-            raise DashboardBuildError(f"{source} failed: {type(err).__name__}: {err}") from err
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # the file is someone's code: report any failure with its name
+        raise DashboardBuildError(f"{source} failed: {type(err).__name__}: {err}") from err
     dashboard = getattr(module, "dashboard", None)
     if dashboard is None or not hasattr(dashboard, "to_json_data"):
         raise DashboardBuildError(f"{source} must define a grafanalib Dashboard named `dashboard`")

@@ -1,1 +1,1 @@
-"""InfluxDB adapters: line protocol formatting and writers for the 1.x and 2.x HTTP APIs."""
+"""InfluxDB: the schema of what kilowatch writes, line protocol, writers, the reader."""

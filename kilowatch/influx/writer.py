@@ -2,12 +2,17 @@
 
 A writer takes lines of line protocol and either stores all of them or raises `InfluxWriteError`,
 which says whether trying again can help (server down, overloaded) or not (bad point, no bucket).
+`write_with_retry` is the one retry policy: exponential backoff with jitter.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import re
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 from urllib.parse import urlencode
@@ -129,8 +134,9 @@ class InfluxV1Writer:
         try:
             self._post("/query", {"q": f'CREATE DATABASE "{self._db}"'}, None)
         except InfluxWriteError as err:
-            if err.status == 401:
-                raise access_error(err, self._url, self._db) from None
+            refused = access_error(err, self._url, self._db)
+            if err.status == 401 and refused is not None:
+                raise refused from None
             if err.status != 403:  # 403: a user without admin rights, fine if the db exists
                 raise
 
@@ -177,7 +183,7 @@ class InfluxV2Writer:
                 bucket=self._target.bucket,
                 org=self._target.org,
                 record=lines,
-                write_precision=WritePrecision.NS,
+                write_precision=WritePrecision.NS,  # type: ignore[arg-type]  # a str constant
             )
         except ApiException as err:
             status = int(err.status or 0)
@@ -201,3 +207,56 @@ def open_writer(target: InfluxTarget, version: ApiVersion) -> InfluxWriter:
         writer.ensure_database()
         return writer
     return InfluxV2Writer(target)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: initial_s, then times exponential_base up to max_s, each
+    delay drawn within +-jitter of it (so writers that failed together do not retry together)."""
+
+    initial_s: float = 1.0
+    max_s: float = 30.0
+    exponential_base: float = 2.0
+    jitter: float = 0.2  # a fraction of the delay
+    max_attempts: int | None = None  # None: until stored or stopped
+
+    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
+        """The waits before each retry, endless (max_attempts is for write_with_retry)."""
+        draw = rng or random
+        delay = self.initial_s
+        while True:
+            yield delay * draw.uniform(1 - self.jitter, 1 + self.jitter)
+            delay = min(delay * self.exponential_base, self.max_s)
+
+
+def write_with_retry(
+    writer: InfluxWriter,
+    lines: list[str],
+    policy: RetryPolicy,
+    *,
+    stop: threading.Event | None = None,
+    on_retry: Callable[[InfluxWriteError, float], None] | None = None,
+) -> bool:
+    """Write, retrying while the failure is temporary. True once stored; False if `stop` was
+    set first; InfluxWriteError when InfluxDB refuses for good or max_attempts are spent."""
+    attempts = 0
+    delays = policy.delays()
+    while True:
+        try:
+            writer.write(lines)
+            return True
+        except InfluxWriteError as err:
+            attempts += 1
+            if not err.retryable or (
+                policy.max_attempts is not None and attempts >= policy.max_attempts
+            ):
+                raise
+            if stop is not None and stop.is_set():
+                return False
+            delay = next(delays)
+            if on_retry is not None:
+                on_retry(err, delay)
+            if stop is None:
+                time.sleep(delay)
+            else:
+                stop.wait(delay)

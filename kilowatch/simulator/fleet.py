@@ -9,8 +9,8 @@ import logging
 import holidays
 
 from kilowatch.config import ConfigError, KilowatchConfig, load_config
-from kilowatch.simulator.model import SimulatedMeter, nominal_phase_voltage
-from kilowatch.simulator.profiles import METER_KINDS, default_profile, infer_kind
+from kilowatch.metermodel.model import SimulatedMeter, nominal_phase_voltage
+from kilowatch.metermodel.profiles import METER_KINDS, default_profile, infer_kind
 from kilowatch.simulator.settings import AUTO, NONE, SimulatorSettings
 
 logger = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
+from kilowatch.clock import AcceleratedClock, due_count, next_slot
 from kilowatch.contract import encode_readings, readings_topic
-from kilowatch.simulator.clock import Timeline, due_count, first_end
-from kilowatch.simulator.model import SimulatedMeter
+from kilowatch.metermodel.model import SimulatedMeter
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,9 @@ class Sink(Protocol):
 def publish_fleet(
     fleet: Sequence[SimulatedMeter],
     sink: Sink,
-    timeline: Timeline,
+    timeline: AcceleratedClock,
     *,
+    history_from: float,
     interval_s: int,
     batch_size: int,
     topic_prefix: str,
@@ -44,14 +45,15 @@ def publish_fleet(
 ) -> int:
     """Publish every meter's readings as they fall due, until count, deadline or stop.
 
-    Readings end on multiples of interval_s after timeline.start. When several are due (a
+    Readings end on multiples of interval_s after history_from, as they fall due on `timeline`
+    (replay_clock). When several are due (a
     backfill, a replay, a catch-up) each meter gets arrays of up to batch_size; live, one reading
     per message. Returns how many readings each meter published. `clock` and `sleep` (by
     default stop.wait) are the wall clock's, replaceable in tests.
     """
     sleep = sleep or stop.wait
     topics = [readings_topic(m.plant, m.meter, topic_prefix) for m in fleet]
-    next_end = first_end(timeline.start, interval_s)
+    next_end = next_slot(history_from, interval_s)
     published = 0
     started = clock()
     next_log = started + log_interval_s
@@ -62,7 +64,7 @@ def publish_fleet(
         if now >= next_log:
             _log_progress(published, next_end - interval_s, now - started, len(fleet), sink)
             next_log = now + log_interval_s
-        due = due_count(next_end, timeline.now(now), interval_s)
+        due = due_count(next_end, timeline.at(now), interval_s)
         if due == 0:
             wake = timeline.wall_at(next_end)
             if deadline is not None:
@@ -78,6 +80,17 @@ def publish_fleet(
         published += batch
         next_end += batch * interval_s
     return published
+
+
+def replay_clock(wall: float, history_s: float, speed: float) -> AcceleratedClock:
+    """Simulated time: the last `history_s` replayed `speed` times faster, then the wall clock.
+
+    At speed 1 simulated time is the wall clock from the outset, so every reading of the
+    history is due at once (a backfill as fast as the broker takes it).
+    """
+    return AcceleratedClock(
+        start=wall - history_s if speed != 1 else wall, speed=speed, anchor=wall
+    )
 
 
 def _log_progress(published: int, last_end: int, elapsed_s: float, meters: int, sink: Sink) -> None:

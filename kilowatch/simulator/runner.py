@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
 import threading
 import time
-from collections.abc import Iterator
 
-from kilowatch.simulator.clock import Timeline
+from kilowatch.signals import stop_on_signals
 from kilowatch.simulator.fleet import build_fleet
-from kilowatch.simulator.publisher import publish_fleet
+from kilowatch.simulator.publisher import publish_fleet, replay_clock
 from kilowatch.simulator.settings import SimulatorSettings
 from kilowatch.simulator.sink import MqttSink
 
@@ -26,7 +23,7 @@ def run_simulator(settings: SimulatorSettings) -> int:
     """
     fleet = build_fleet(settings)
     wall = time.time()
-    timeline = Timeline(start=wall - settings.backfill, wall_start=wall, speed=settings.speed)
+    timeline = replay_clock(wall, settings.backfill, settings.speed)
     deadline = None if settings.duration is None else wall + settings.duration
     logger.info(
         "simulating %d meters (%d plants) every %d s, seed %d; backfill %d s at speed %g; "
@@ -43,16 +40,17 @@ def run_simulator(settings: SimulatorSettings) -> int:
         settings.mqtt,
         settings.mqtt_client_id,
         max_unacked=settings.max_unacked,
-        ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+        ca_file=settings.mqtt_ca_path,
     )
     stop, abort = threading.Event(), threading.Event()
-    with _signals_set(stop, abort):
+    with stop_on_signals(stop, abort):
         sink.start()
         try:
             published = publish_fleet(
                 fleet,
                 sink,
                 timeline,
+                history_from=wall - settings.backfill,
                 interval_s=settings.interval_s,
                 batch_size=settings.batch_size,
                 topic_prefix=settings.topic_prefix,
@@ -80,24 +78,3 @@ def run_simulator(settings: SimulatorSettings) -> int:
         return 1
     return 0
 
-
-@contextlib.contextmanager
-def _signals_set(stop: threading.Event, abort: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM set `stop`, a second one `abort`; the old handlers come back afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # handlers can only be set from the main thread: count or duration ends the run
-        return
-
-    def handle(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            abort.set()
-        else:
-            logger.info("%s: stopping", signal.Signals(signum).name)
-            stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

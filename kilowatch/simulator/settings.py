@@ -10,11 +10,10 @@ from typing import Annotated
 import holidays
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
-from kilowatch.connections import DEFAULT_MQTT_URL, MqttTarget
-from kilowatch.contract import DEFAULT_PREFIX, ID_PATTERN, MAX_READINGS_PER_MESSAGE
-from kilowatch.settings import KilowatchSettings
-from kilowatch.simulator.model import EPOCH_TS
-from kilowatch.validation import CaFile, IanaTimezone
+from kilowatch.contract import MAX_READINGS_PER_MESSAGE
+from kilowatch.metermodel.model import EPOCH_TS
+from kilowatch.settings import MqttSettings
+from kilowatch.validation import IanaTimezone
 
 _DURATION_UNITS_S = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"(\d+)([dhms])")
@@ -44,7 +43,7 @@ def parse_duration(value: str | int) -> int:
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 
 
-class SimulatorSettings(KilowatchSettings):
+class SimulatorSettings(MqttSettings):
     """Every setting of `kilowatch simulate`; the env var is KILOWATCH_ + the name in capitals."""
 
     config: Path | None = Field(None, description="plant file; without one, a synthetic fleet")
@@ -68,10 +67,7 @@ class SimulatorSettings(KilowatchSettings):
     max_unacked: int = Field(16, ge=1, le=1000, description="messages awaiting PUBACK at most")
     flush_timeout_s: float = Field(30.0, gt=0, description="at stop, wait this long for PUBACKs")
     log_interval_s: float = Field(60.0, gt=0, description="progress log line period")
-    mqtt_url: str = Field(DEFAULT_MQTT_URL, description="broker, mqtt://user:pass@host:port")
-    mqtt_ca_file: CaFile = Field(None, description="CA certificate for mqtts://")
     mqtt_client_id: str = Field("kilowatch-simulator", description="unique per simulator")
-    topic_prefix: str = Field(DEFAULT_PREFIX, description="first topic level")
 
     @field_validator("config")
     @classmethod
@@ -91,19 +87,6 @@ class SimulatorSettings(KilowatchSettings):
                 "such as MX, US or DE, 'auto' (from the timezone) or 'none'"
             )
         return value.upper()
-
-    @field_validator("mqtt_url")
-    @classmethod
-    def _broker_url(cls, value: str) -> str:
-        MqttTarget.from_url(value)
-        return value
-
-    @field_validator("mqtt_client_id", "topic_prefix")
-    @classmethod
-    def _plain_id(cls, value: str) -> str:
-        if not ID_PATTERN.match(value):
-            raise ValueError(f"{value!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
-        return value
 
     @field_validator("backfill")
     @classmethod
@@ -126,7 +109,3 @@ class SimulatorSettings(KilowatchSettings):
                 "the bridge rejects"
             )
         return value
-
-    @property
-    def mqtt(self) -> MqttTarget:
-        return MqttTarget.from_url(self.mqtt_url)

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from kilowatch.connections import MqttTarget, mqtt_client
+from kilowatch.mqtt.connection import MqttTarget, mqtt_client
+from kilowatch.mqtt.inflight import InFlight
 
 logger = logging.getLogger(__name__)
-
-_WAIT_SLICE_S = 0.5  # how often a wait looks at the stop event
 
 
 class MqttSink:
@@ -44,18 +42,22 @@ class MqttSink:
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
-        self._acks = threading.Condition()
-        self._unacked: set[int] = set()
-        self._acked_early: set[int] = set()  # PUBACKs that beat publish() to recording the mid
+        # PUBACKs can beat publish() to recording the message id: early_acks.
+        self._inflight: InFlight[bool] = InFlight(early_acks=True)
         self._closing = False
-        self.published = 0
-        self.acknowledged = 0
+
+    @property
+    def published(self) -> int:
+        return self._inflight.published
+
+    @property
+    def acknowledged(self) -> int:
+        return self._inflight.acknowledged
 
     @property
     def unacked(self) -> int:
         """Messages published and not yet acknowledged."""
-        with self._acks:
-            return len(self._unacked)
+        return len(self._inflight)
 
     def start(self) -> None:
         """Connect in the background; paho keeps reconnecting while the broker is away."""
@@ -64,35 +66,17 @@ class MqttSink:
 
     def wait_for_room(self, stop: threading.Event) -> bool:
         """Block until another message may be published; False if `stop` was set first."""
-        with self._acks:
-            while len(self._unacked) >= self._max_unacked:
-                if stop.is_set():
-                    return False
-                self._acks.wait(_WAIT_SLICE_S)
-        return True
+        return self._inflight.wait_below(self._max_unacked, stop)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish with QoS 1; the broker's PUBACK is counted when it arrives."""
         info = self._client.publish(topic, payload, qos=1)
-        # Not holding our lock around publish(): paho calls on_publish with its own lock held.
-        with self._acks:
-            if info.mid in self._acked_early:
-                self._acked_early.discard(info.mid)
-                self.acknowledged += 1
-            else:
-                self._unacked.add(info.mid)
-            self.published += 1
+        # Not holding a lock around publish(): paho calls on_publish with its own lock held.
+        self._inflight.sent(info.mid, True)
 
     def flush(self, timeout_s: float, abort: threading.Event) -> int:
         """Wait up to timeout_s (or until `abort`) for outstanding PUBACKs; how many are missing."""
-        deadline = time.monotonic() + timeout_s
-        with self._acks:
-            while self._unacked and not abort.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._acks.wait(min(remaining, _WAIT_SLICE_S))
-            return len(self._unacked)
+        return self._inflight.wait_empty(timeout_s, abort)
 
     def close(self) -> None:
         """Disconnect and stop paho's thread."""
@@ -137,10 +121,4 @@ class MqttSink:
         _reason: ReasonCode,
         _properties: Properties,
     ) -> None:
-        with self._acks:
-            if mid in self._unacked:
-                self._unacked.discard(mid)
-                self.acknowledged += 1
-                self._acks.notify_all()
-            else:
-                self._acked_early.add(mid)
+        self._inflight.acked(mid)

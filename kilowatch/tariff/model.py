@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from kilowatch.contract import ID_PATTERN
+from kilowatch.contract.ids import check_id
 from kilowatch.tariff.charges import Billing
 from kilowatch.tariff.dates import SPEC_HELP, DateSpec, coverage_problems, parse_date_spec
 
@@ -34,13 +34,6 @@ _SOURCE_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
 # (Mexico's change of federal government: 2024, 2030).
 HOLIDAY_NAME_YEARS = range(2024, 2031)
 
-
-def _check_id(value: str) -> str:
-    if not ID_PATTERN.match(value):
-        raise ValueError(
-            f"{value!r} must be 1-64 characters of A-Z a-z 0-9 _ . - (it becomes a tag)"
-        )
-    return value
 
 
 def _must_be_text(what: str, example: str) -> BeforeValidator:
@@ -72,7 +65,7 @@ def _iso_date(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
-Id = Annotated[str, AfterValidator(_check_id)]
+Id = Annotated[str, AfterValidator(check_id)]  # it becomes a tag
 Text = Annotated[str, Field(min_length=1)]
 Number = Annotated[float, BeforeValidator(_number)]
 
@@ -117,7 +110,7 @@ def _parse_day(value: Any) -> tuple[TimeRange, ...]:
         start, end = parse_time_of_day(item[0]), parse_time_of_day(item[1])
         if not isinstance(item[2], str):
             raise ValueError(f"range {index}: period {item[2]!r} must be a name")
-        period = _check_id(item[2])
+        period = check_id(item[2])
         if start >= end:
             raise ValueError(f"range {index} ({item[0]}-{item[1]}) must end after it starts")
         ranges.append(TimeRange(start_s=start, end_s=end, period=period))
@@ -189,7 +182,7 @@ class Schedule(_Strict):
 
 def _check_rates(value: dict[str, float]) -> dict[str, float]:
     for period, rate in value.items():
-        _check_id(period)
+        check_id(period)
         if not math.isfinite(rate) or rate < 0:
             raise ValueError(
                 f"rate of {period!r} must be a number >= 0 (currency per kWh), got {rate!r}"

@@ -19,7 +19,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from kilowatch.agent.maps import REGISTERS_PER_TYPE, RegisterMap
-from tests.services import free_port
+from tests.support.services import free_port
 
 START_TIMEOUT_S = 10.0
 

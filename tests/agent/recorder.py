@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.services import BackgroundProcess, Mosquitto, require_binary
+from tests.support.services import BackgroundProcess, Mosquitto, require_binary
 
 
 class TopicRecorder:

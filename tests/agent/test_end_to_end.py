@@ -24,9 +24,9 @@ import yaml
 
 from kilowatch.agent.energy import MeterState
 from kilowatch.agent.store import ReadingStore
-from kilowatch.simulator.model import SimulatedMeter, default_profile
+from kilowatch.metermodel.model import SimulatedMeter, default_profile
 from tests.bridge.conftest import StartBridge, start_bridge  # noqa: F401  (a fixture)
-from tests.services import BackgroundProcess, InfluxDB1, Mosquitto
+from tests.support.services import BackgroundProcess, InfluxDB1, Mosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from kilowatch.agent.publisher import Event, Publisher
 from kilowatch.agent.settings import AgentSettings
-from tests.services import Mosquitto
+from tests.support.services import Mosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -21,11 +21,11 @@ from pymodbus.constants import ExcCodes
 from kilowatch.agent.maps import load_map
 from kilowatch.agent.runner import Agent, build_agent
 from kilowatch.agent.settings import AgentSettings
-from kilowatch.agent.status import AgentStatus, parse_agent_status
-from kilowatch.simulator.model import SimulatedMeter, default_profile
+from kilowatch.contract import AgentStatus, parse_agent_status
+from kilowatch.metermodel.model import SimulatedMeter, default_profile
 from tests.agent.modbus_server import ModbusMeterServer
 from tests.agent.recorder import TopicRecorder
-from tests.services import Mosquitto, free_port
+from tests.support.services import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 

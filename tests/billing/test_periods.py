@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kilowatch.billing import BillingError
-from kilowatch.billing.cli import local_instant
 from kilowatch.billing.periods import parse_period, period_containing, periods_between, shifted
+from kilowatch.cli.billing import local_instant
 from tests.tariff.samples import local
 
 SEATTLE = ZoneInfo("America/Los_Angeles")

@@ -9,8 +9,10 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kilowatch.billing.recost import recost_lines
+from kilowatch.billing.recost import recost
 from kilowatch.influx.lineprotocol import NS_PER_S
+from kilowatch.influx.schema import stored_energy_lines
+from kilowatch.tariff import PlantTariff
 from tests.billing.samples import TOU, plant
 from tests.tariff.samples import local, utc
 
@@ -23,6 +25,11 @@ TYPES = {
     "seq": "integer",
     "power_kw": "float",
 }
+
+
+def recost_lines(tariff: PlantTariff, points: pd.DataFrame, types: dict[str, str]) -> list[str]:
+    """The lines the CLI writes for re-costed points."""
+    return stored_energy_lines(points, recost(tariff, points), tariff.tariff.key, types)
 
 
 def parse(lines: list[str]) -> pd.DataFrame:

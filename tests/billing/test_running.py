@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from kilowatch.billing import compute_bill
 from kilowatch.billing.running import RunningBill
+from kilowatch.influx.schema import billing_line
 from tests.billing.samples import TOU, plant, readings
 from tests.tariff.samples import local
 
@@ -125,7 +126,7 @@ def test_points_for_plant_and_meters() -> None:
     assert plant_point.fields["tier"] == 1
     assert plant_point.fields["kwh_to_next_tier"] == pytest.approx(19.0)
     assert by_scope["m1"].fields["fixed_charge"] == 0.0
-    assert plant_point.line().startswith(
+    assert billing_line(plant_point).startswith(
         "billing,billing_period=2026-10,plant=p1,scope=plant,tariff=test-tou@1 energy_kwh=11.0,"
     )
     # nothing changed: only the current period is reported again
@@ -151,10 +152,14 @@ def test_state_round_trip_and_rebuild() -> None:
     state = json.loads(json.dumps(running.state()))
     again = RunningBill.from_state(TARIFF, state)
     now = OCT + 86400 * 3
-    assert [p.line() for p in again.points(now)] == [p.line() for p in running.points(now)]
+    assert [billing_line(p) for p in again.points(now)] == [
+        billing_line(p) for p in running.points(now)
+    ]
     stored = pd.concat([rows.assign(meter="m1"), readings([OCT + 900], 2.0).assign(meter="m2")])
     rebuilt = RunningBill.rebuild(TARIFF, "p1", stored)
-    assert [p.line() for p in rebuilt.points(now)] == [p.line() for p in again.points(now)]
+    assert [billing_line(p) for p in rebuilt.points(now)] == [
+        billing_line(p) for p in again.points(now)
+    ]
 
 
 def test_old_periods_are_forgotten() -> None:

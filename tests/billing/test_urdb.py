@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from kilowatch.billing import BillingError, compute_bill
-from kilowatch.billing.urdb import import_urdb, main, urdb_tariff
+from kilowatch.billing.urdb import import_urdb, urdb_tariff
+from kilowatch.cli.billing import run_import_urdb
 from kilowatch.tariff import PlantTariff, load_tariff
 from tests.billing.samples import readings
 from tests.tariff.samples import utc
@@ -26,9 +27,7 @@ def sce() -> dict[str, Any]:
 
 def test_shipped_sce_file_is_the_import_of_its_json(tmp_path: Path) -> None:
     out = tmp_path / "sce.yaml"
-    assert (
-        main([str(SCE_JSON), "--id", "sce-tou-8-b-urdb", "--version", "2016", "-o", str(out)]) == 0
-    )
+    assert run_import_urdb(SCE_JSON, out, "sce-tou-8-b-urdb", "2016") == 0
     assert yaml.safe_load(out.read_text()) == yaml.safe_load(SCE_YAML.read_text())
     assert load_tariff(out).key == "sce-tou-8-b-urdb@2016"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.services import (
+from tests.support.services import (
     REPO_ROOT,
     BackgroundProcess,
     InfluxDB1,

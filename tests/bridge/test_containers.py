@@ -18,7 +18,7 @@ import pytest
 
 from tests.bridge.conftest import EXAMPLE_PLANT_FILE
 from tests.bridge.test_end_to_end import CASES
-from tests.services import BackgroundProcess, kilowatch_argv, require_docker
+from tests.support.services import BackgroundProcess, kilowatch_argv, require_docker
 
 pytestmark = pytest.mark.docker
 

@@ -16,7 +16,7 @@ from tests.bridge.conftest import (
     reading_payloads,
     wait_for,
 )
-from tests.services import InfluxDB1, Mosquitto, publish_lines
+from tests.support.services import InfluxDB1, Mosquitto, publish_lines
 
 pytestmark = pytest.mark.integration
 

@@ -21,13 +21,15 @@ from tests.bridge.conftest import (
     publish_raw,
     wait_for,
 )
-from tests.services import InfluxDB1, Mosquitto, publish_lines
+from tests.support.services import InfluxDB1, Mosquitto, publish_lines
 
 pytestmark = pytest.mark.integration
 
 SEA = "kilowatch/sea/assembly-01/readings"
 HMO = "kilowatch/hmo/press-01/readings"
 IVA = 1.16
+# Both MQTT receive paths of the bridge (setting mqtt_receive) against the real broker.
+RECEIVE_PATHS = pytest.mark.parametrize("receive", ["batch", "paho"])
 
 # (topic, payload, expected cost, expected period, expected line)
 CASES = [
@@ -93,10 +95,15 @@ CASES = [
 ]
 
 
+@RECEIVE_PATHS
 def test_every_reading_is_costed_in_local_time(
-    mosquitto: Mosquitto, influxdb: InfluxDB1, influx_db_name: str, start_bridge: StartBridge
+    mosquitto: Mosquitto,
+    influxdb: InfluxDB1,
+    influx_db_name: str,
+    start_bridge: StartBridge,
+    receive: str,
 ) -> None:
-    start_bridge(mosquitto, influxdb, influx_db_name)
+    start_bridge(mosquitto, influxdb, influx_db_name, extra_env={"KILOWATCH_MQTT_RECEIVE": receive})
     for topic, payload, *_ in CASES:
         publish_lines(mosquitto, topic, [payload])
     wait_for("stored readings", lambda: count_points(influxdb, influx_db_name), len(CASES))
@@ -215,10 +222,17 @@ BAD_INPUTS = [
 ]
 
 
+@RECEIVE_PATHS
 def test_bad_input_lands_in_rejected_with_its_reason_and_never_stops_the_bridge(
-    mosquitto: Mosquitto, influxdb: InfluxDB1, influx_db_name: str, start_bridge: StartBridge
+    mosquitto: Mosquitto,
+    influxdb: InfluxDB1,
+    influx_db_name: str,
+    start_bridge: StartBridge,
+    receive: str,
 ) -> None:
-    bridge = start_bridge(mosquitto, influxdb, influx_db_name)
+    bridge = start_bridge(
+        mosquitto, influxdb, influx_db_name, extra_env={"KILOWATCH_MQTT_RECEIVE": receive}
+    )
     for topic, payload, _ in BAD_INPUTS:
         publish_raw(mosquitto, topic, payload)
     # A good reading after all the bad ones: it is stored, so the bridge kept going.
@@ -229,6 +243,7 @@ def test_bad_input_lands_in_rejected_with_its_reason_and_never_stops_the_bridge(
     )
     wait_for("stored readings", lambda: count_points(influxdb, influx_db_name), 1)
     assert bridge.alive
+    assert f"({receive} receive path)" in bridge.log_path.read_text(encoding="utf-8")
 
     rows = influxdb.query(
         'SELECT "reason", "plant", "meter", payload, detail FROM rejected', db=influx_db_name
@@ -272,8 +287,13 @@ def test_array_with_some_bad_readings_keeps_the_good_ones(
     assert '{"ts":1795178700,"energy_kwh":-1}' in {r["payload"] for r in rows}
 
 
+@RECEIVE_PATHS
 def test_a_point_influxdb_refuses_is_set_aside_and_left_out_of_the_bill(
-    mosquitto: Mosquitto, influxdb: InfluxDB1, influx_db_name: str, start_bridge: StartBridge
+    mosquitto: Mosquitto,
+    influxdb: InfluxDB1,
+    influx_db_name: str,
+    start_bridge: StartBridge,
+    receive: str,
 ) -> None:
     now = int(time.time())
     end = now - now % 300
@@ -285,7 +305,7 @@ def test_a_point_influxdb_refuses_is_set_aside_and_left_out_of_the_bill(
         pytest.skip("the readings would fall in two months' bills: run again in 15 minutes")
     # `seq` already stored as text in this shard: InfluxDB refuses any integer `seq` in it.
     influxdb.write(influx_db_name, [f'energy,meter=legacy seq="7" {end}'])
-    start_bridge(mosquitto, influxdb, influx_db_name)
+    start_bridge(mosquitto, influxdb, influx_db_name, extra_env={"KILOWATCH_MQTT_RECEIVE": receive})
     refused = f'{{"ts": {end - 600}, "energy_kwh": 3, "seq": 7}}'
     publish_lines(
         mosquitto,

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from tests.bridge.conftest import StartBridge, count_points, wait_for
-from tests.services import InfluxDB1, Mosquitto, publish_lines
+from tests.support.services import InfluxDB1, Mosquitto, publish_lines
 
 pytestmark = pytest.mark.integration
 

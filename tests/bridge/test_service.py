@@ -12,21 +12,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kilowatch.bridge.batch_client import Publish
-from kilowatch.bridge.process import Message, Prepared, ReadingProcessor
+from kilowatch.mqtt.receive import Publish
 from kilowatch.bridge.service import BATCH_MAX_BYTES, Bridge, Received
 from kilowatch.bridge.settings import BridgeSettings
 from kilowatch.config import load_config
 from kilowatch.influx.writer import InfluxTarget, InfluxV1Writer
+from kilowatch.processing import Message, Processed, Processor
 from tests.bridge.conftest import StartBridge, wait_for
-from tests.services import InfluxDB1, Mosquitto, publish_lines
+from tests.support.services import InfluxDB1, Mosquitto, publish_lines
 
 PLANT_FILE = Path(__file__).parents[2] / "config" / "kilowatch.example.yaml"
 
 
 @functools.cache
-def processor() -> ReadingProcessor:
-    return ReadingProcessor(load_config(PLANT_FILE))
+def processor() -> Processor:
+    return Processor(load_config(PLANT_FILE))
 
 
 def bridge(limit: int) -> Bridge:
@@ -141,8 +141,8 @@ def test_pubacks_go_out_in_the_order_messages_came() -> None:
     assert queued_pubacks(subject) == [1, 2, 3, 4, 5, 6]
 
 
-class FailingProcessor(ReadingProcessor):
-    def prepare(self, messages: Sequence[Message], now: float) -> Prepared:
+class FailingProcessor(Processor):
+    def process(self, messages: Sequence[Message], now: float) -> Processed:
         raise ValueError("a bug in costing")
 
 
@@ -163,7 +163,7 @@ def test_an_unexpected_error_stops_the_bridge_instead_of_hanging_it(
     target = InfluxTarget("http://127.0.0.1:9", "unused")
     subject = Bridge(
         settings,
-        FailingProcessor(config) if broken == "costing" else ReadingProcessor(config),
+        FailingProcessor(config) if broken == "costing" else Processor(config),
         FailingWriter(target) if broken == "writing" else InfluxV1Writer(target),
     )
     outcome: list[BaseException] = []

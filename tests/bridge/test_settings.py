@@ -8,7 +8,7 @@ import pytest
 
 from kilowatch.bridge.settings import BridgeSettings
 from kilowatch.settings import SettingsError
-from tests.services import kilowatch_argv
+from tests.support.services import kilowatch_argv
 
 
 @pytest.mark.parametrize(

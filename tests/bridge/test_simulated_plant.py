@@ -18,7 +18,7 @@ import pytest
 from kilowatch.config import load_config
 from kilowatch.simulator.fleet import fleet_from_config
 from tests.bridge.conftest import EXAMPLE_PLANT_FILE, StartBridge, count_points, wait_for
-from tests.services import BackgroundProcess, InfluxDB1, Mosquitto, kilowatch_argv
+from tests.support.services import BackgroundProcess, InfluxDB1, Mosquitto, kilowatch_argv
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.bridge.conftest import EXAMPLE_PLANT_FILE, StartBridge, count_points, wait_for
-from tests.services import InfluxDB1, Mosquitto, kilowatch_argv, publish_lines
+from tests.support.services import InfluxDB1, Mosquitto, kilowatch_argv, publish_lines
 
 pytestmark = pytest.mark.integration
 

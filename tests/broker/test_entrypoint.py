@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import MOSQUITTO_PROVISIONING, require_binary
+from tests.support.services import MOSQUITTO_PROVISIONING, require_binary
 
 ENTRYPOINT = MOSQUITTO_PROVISIONING / "entrypoint.sh"
 

@@ -15,7 +15,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from tests.services import (
+from tests.support.services import (
     LOG_TYPES,
     MOSQUITTO_PROVISIONING,
     Login,

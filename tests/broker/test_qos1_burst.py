@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from kilowatch.contract import Reading, encode_readings, readings_topic
-from tests.services import (
+from tests.support.services import (
     Mosquitto,
     SessionSubscriber,
     no_loss_queue_settings,

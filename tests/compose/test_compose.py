@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from kilowatch.dashboards.build import DEFAULT_OUT_DIR
-from tests.services import REPO_ROOT
+from tests.support.services import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 COMPOSE = yaml.safe_load(COMPOSE_FILE.read_text())

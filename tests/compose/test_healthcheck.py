@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.services import REPO_ROOT, InfluxDB1, Mosquitto, free_port
+from tests.support.services import REPO_ROOT, InfluxDB1, Mosquitto, free_port
 
 
 def load_healthcheck() -> ModuleType:

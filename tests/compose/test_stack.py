@@ -22,10 +22,10 @@ import requests
 
 from kilowatch.config import load_config
 from kilowatch.dashboards.build import DEFAULT_OUT_DIR
-from kilowatch.dashboards.macros import Variable, interpolate, interval_ms
-from kilowatch.dashboards.queries import panel_queries
-from kilowatch.dashboards.timerange import resolve
-from tests.services import REPO_ROOT, free_port, require_docker
+from tests.support.grafana.macros import Variable, interpolate, interval_ms
+from tests.support.grafana.queries import panel_queries
+from tests.support.grafana.timerange import resolve
+from tests.support.services import REPO_ROOT, free_port, require_docker
 
 pytestmark = pytest.mark.docker
 

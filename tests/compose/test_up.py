@@ -8,7 +8,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from tests.services import REPO_ROOT
+from tests.support.services import REPO_ROOT
 
 
 def run_up(directory: Path, *args: str) -> str:

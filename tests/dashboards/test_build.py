@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,28 +16,35 @@ from kilowatch.dashboards.build import (
     DashboardBuildError,
     build_dashboards,
     check_dashboards,
+    output_name,
     render_all,
 )
-from tests.services import REPO_ROOT
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCES = REPO_ROOT / DEFAULT_SRC_DIR
 PROVISIONED = REPO_ROOT / DEFAULT_OUT_DIR
+DASHBOARD_FILES = sorted(SOURCES.glob("*.dashboard.py"))
 
-# A minimal dashboard folder: a shared module and one dashboard using it.
-SHARED = 'TITLE = "{title}"\n'
+# A minimal dashboard folder: one dashboard using the shared blocks as the real ones do.
 SOURCE = """
 from grafanalib.core import Dashboard
-from shared import TITLE
+from kilowatch.dashboards.blocks import TAGS
 
-dashboard = Dashboard(title=TITLE, uid="t1")
+dashboard = Dashboard(title="{title}", uid="t1", tags=TAGS)
 """
 
 
 def make_sources(folder: Path, title: str = "Tiny") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "shared.py").write_text(SHARED.format(title=title))
-    (folder / "tiny.dashboard.py").write_text(SOURCE)
+    (folder / "tiny.dashboard.py").write_text(SOURCE.format(title=title))
     return folder
+
+
+def generate_dashboard() -> str:
+    """grafanalib's own generator, the console script installed beside this Python."""
+    found = shutil.which("generate-dashboard", path=str(Path(sys.executable).parent))
+    assert found, "grafanalib's generate-dashboard script is not installed"
+    return found
 
 
 def test_committed_json_is_what_the_python_generates() -> None:
@@ -80,11 +90,30 @@ def test_check_names_changed_missing_and_stale_files(tmp_path: Path) -> None:
     assert any("tiny.json is missing" in p for p in check_dashboards(src, out))
 
 
-def test_each_build_loads_its_own_shared_module(tmp_path: Path) -> None:
-    first = render_all(make_sources(tmp_path / "a", title="First"))
-    second = render_all(make_sources(tmp_path / "b", title="Second"))
+def test_each_build_loads_the_source_afresh(tmp_path: Path) -> None:
+    first = render_all(make_sources(tmp_path, title="First"))
+    second = render_all(make_sources(tmp_path, title="Second"))
     assert json.loads(first["tiny.json"])["title"] == "First"
     assert json.loads(second["tiny.json"])["title"] == "Second"
+
+
+@pytest.mark.parametrize("source", DASHBOARD_FILES, ids=lambda p: p.name)
+def test_grafanalib_generate_dashboard_writes_the_committed_json(
+    source: Path, tmp_path: Path
+) -> None:
+    """grafanalib's `generate-dashboard -o OUT FILE`, run elsewhere, writes the committed bytes."""
+    out = tmp_path / "out.json"
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [generate_dashboard(), "-o", str(out), str(source)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == (PROVISIONED / output_name(source)).read_bytes()
 
 
 def test_a_source_without_dashboard_is_named(tmp_path: Path) -> None:

@@ -20,22 +20,21 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from kilowatch.agent.status import AgentStatus, status_topic
 from kilowatch.config import load_config
-from kilowatch.contract import readings_topic
+from kilowatch.contract import AgentStatus, readings_topic, status_topic
 from kilowatch.dashboards.build import DEFAULT_OUT_DIR
-from kilowatch.dashboards.macros import ALL, Variable, interpolate, interval_ms
-from kilowatch.dashboards.queries import PanelQuery, panel_queries, variable_queries
-from kilowatch.dashboards.timerange import TimeRange, resolve
 from kilowatch.tariff import load_tariff
-from tests.services import (
+from tests.support.grafana.macros import ALL, Variable, interpolate, interval_ms
+from tests.support.grafana.queries import PanelQuery, panel_queries, variable_queries
+from tests.support.grafana.timerange import TimeRange, resolve
+from tests.support.services import (
     REPO_ROOT,
     BackgroundProcess,
     InfluxDB1,
@@ -416,7 +415,7 @@ def test_base_load_is_each_day_s_quietest_hours_even_when_the_first_day_is_short
     for r in readings(stack, plant, done.time_range):
         moment = local(r["time"], zone)
         hourly[moment.replace(minute=0, second=0, microsecond=0)] += r["energy_kwh"]
-    by_day: dict[object, list[float]] = defaultdict(list)
+    by_day: dict[date, list[float]] = defaultdict(list)
     for hour, kwh in hourly.items():
         by_day[hour.date()].append(kwh)
     expected = {

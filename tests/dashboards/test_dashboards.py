@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kilowatch.dashboards.build import DEFAULT_OUT_DIR
-from kilowatch.dashboards.macros import Variable, interpolate
-from kilowatch.dashboards.queries import iter_panels, panel_queries, variable_queries
-from kilowatch.dashboards.timerange import TimeRange
-from tests.services import REPO_ROOT
+from tests.support.grafana.macros import Variable, interpolate
+from tests.support.grafana.queries import iter_panels, panel_queries, variable_queries
+from tests.support.grafana.timerange import TimeRange
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = {
     path.stem: json.loads(path.read_text()) for path in (REPO_ROOT / DEFAULT_OUT_DIR).glob("*.json")
 }

@@ -12,7 +12,7 @@ from kilowatch.influx.writer import (
     detect_version,
     open_writer,
 )
-from tests.services import InfluxDB1, free_port
+from tests.support.services import InfluxDB1, free_port
 
 pytestmark = pytest.mark.integration
 

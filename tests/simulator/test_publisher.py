@@ -8,10 +8,9 @@ import orjson
 import pytest
 
 from kilowatch.contract import MAX_PAYLOAD_BYTES, Reading, encode_readings, parse_message
-from kilowatch.simulator.clock import Timeline
+from kilowatch.metermodel.model import SimulatedMeter, default_profile
 from kilowatch.simulator.fleet import synthetic_fleet
-from kilowatch.simulator.model import SimulatedMeter, default_profile
-from kilowatch.simulator.publisher import publish_fleet
+from kilowatch.simulator.publisher import publish_fleet, replay_clock
 
 WALL = 1_796_068_923.4  # not on an interval boundary, as a real start is not
 
@@ -71,7 +70,8 @@ def run(
     published = publish_fleet(
         fleet,
         sink,
-        Timeline(start=WALL - back_s, wall_start=WALL, speed=speed),
+        replay_clock(WALL, back_s, speed),
+        history_from=WALL - back_s,
         interval_s=300,
         batch_size=batch_size,
         topic_prefix="kilowatch",
@@ -112,7 +112,7 @@ def test_live_readings_go_one_per_message_once_their_interval_ends() -> None:
 
 def test_a_replay_runs_at_speed_and_never_publishes_the_future() -> None:
     fleet = synthetic_fleet(1, 1, seed=1, timezone="America/Mexico_City")
-    timeline = Timeline(start=WALL - 3600, wall_start=WALL, speed=60)
+    timeline = replay_clock(WALL, 3600, 60)
     published, sink = run(fleet, back_s=3600, speed=60, count=14)
     assert published == 14
     for at, reading in sink.readings():
@@ -142,3 +142,9 @@ def test_the_largest_batch_fits_in_one_message(kind: str) -> None:
     )
     payload = encode_readings(m.readings(int(WALL) // 300 * 300, 300, 1000, 10**9))
     assert len(payload) < MAX_PAYLOAD_BYTES
+
+
+def test_at_speed_one_simulated_time_is_the_wall_clock() -> None:
+    timeline = replay_clock(WALL, 30 * 86400, 1.0)
+    assert timeline.at(WALL) == WALL
+    assert timeline.wall_at(WALL + 300) == WALL + 300

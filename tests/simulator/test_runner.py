@@ -11,7 +11,7 @@ import pytest
 from kilowatch.contract import parse_message, readings_topic
 from kilowatch.simulator import SimulatorSettings, run_simulator
 from kilowatch.simulator.fleet import build_fleet
-from tests.services import Mosquitto, SessionSubscriber
+from tests.support.services import Mosquitto, SessionSubscriber
 
 
 @pytest.mark.integration

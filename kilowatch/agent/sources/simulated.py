@@ -5,7 +5,7 @@ from __future__ import annotations
 from kilowatch.agent.energy import MeterSample
 from kilowatch.agent.settings import SimulatedMeterConfig
 from kilowatch.agent.sources.base import SourceError
-from kilowatch.simulator.model import SimulatedMeter, default_profile
+from kilowatch.metermodel.model import SimulatedMeter, default_profile
 
 
 class SimulatedSource:

@@ -11,7 +11,7 @@ from kilowatch.agent.maps import RegisterMap, load_map
 from kilowatch.agent.sources.base import SourceError
 from kilowatch.agent.sources.modbus import ModbusLink, ModbusMeterSource
 from tests.agent.modbus_server import ModbusMeterServer
-from tests.services import free_port
+from tests.support.services import free_port
 
 SDM630 = load_map("eastron_sdm630")
 PM5XXX = load_map("schneider_pm5xxx")

@@ -7,7 +7,7 @@ import pytest
 from kilowatch.agent.settings import SimulatedMeterConfig
 from kilowatch.agent.sources.base import SourceError
 from kilowatch.agent.sources.simulated import SimulatedSource
-from kilowatch.simulator.model import EPOCH_TS, SimulatedMeter, default_profile
+from kilowatch.metermodel.model import EPOCH_TS, SimulatedMeter, default_profile
 
 TS = 1_796_000_100
 

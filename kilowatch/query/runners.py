@@ -1,0 +1,269 @@
+"""Runners: send a rendered query to a server and hand its rows to the shaping.
+
+- `InfluxQLRunner`: InfluxQL over HTTP `/query` (1.x; 2.x and 3.x through their v1 API).
+- `FluxRunner`: Flux through influxdb-client's `query_data_frame` (2.x).
+- `SqlRunner`: SQL through influxdb3-python (3.x, Arrow Flight).
+- `DuckDBRunner`: the same SQL on DuckDB over tables laid out as InfluxDB 3 stores them.
+
+All return the same DataFrame for the same query (see `kilowatch.query.shape`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+import orjson
+import pandas as pd
+import requests
+
+from kilowatch.influx.writer import auth_headers
+from kilowatch.query.flux import render_flux
+from kilowatch.query.influxql import render_influxql
+from kilowatch.query.model import END_STAMP_SHIFT_S, Dialect, Plan, Query, Rendered
+from kilowatch.query.shape import BILLING_PERIOD, TAG, TIME, VALUE, empty_long, shape
+from kilowatch.query.sql import quote_string, render_sql
+
+NS_PER_S = 1_000_000_000
+
+
+class QueryRunError(Exception):
+    """The server refused or failed the query; the message carries its answer."""
+
+
+class Runner(Protocol):
+    dialect: Dialect
+
+    def render(self, plan: Plan) -> Rendered:
+        """The plan in this runner's dialect."""
+
+    def rows(self, plan: Plan, rendered: Rendered) -> pd.DataFrame:
+        """The server's answer as the long frame `shape` reads."""
+
+
+def run(runner: Runner, query: Query) -> pd.DataFrame:
+    """Render, execute and shape a query with this runner."""
+    plan = query.plan()
+    return shape(plan, runner.rows(plan, runner.render(plan)))
+
+
+def _unshift(plan: Plan, times_ns: np.ndarray) -> np.ndarray:
+    """InfluxQL and Flux label buckets start + 1 s (the end-stamp shift): back to the start."""
+    if plan.measurement != "energy" or plan.bucket is None:
+        return times_ns
+    return times_ns - END_STAMP_SHIFT_S * NS_PER_S
+
+
+def _reason(err: Exception) -> str:
+    """The useful end of a connection error: '[Errno 111] Connection refused'."""
+    found = re.search(r"\[Errno -?\d+\] [^'\")]+", str(err))
+    return found.group(0) if found else type(err).__name__
+
+
+class InfluxQLRunner:
+    """InfluxQL over HTTP: `url` of InfluxDB 1.x (or 2.x/3.x's v1 API), `database` to read.
+
+    `token`: `user:password` (1.x) or an API token. `bind=False` writes values as escaped
+    literals for servers that do not take `params` (bound parameters).
+    """
+
+    dialect: Dialect = "influxql"
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        *,
+        token: str = "",
+        bind: bool = True,
+        timeout_s: float = 120.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.database = database
+        self.bind = bind
+        self.timeout_s = timeout_s
+        self._session = requests.Session()
+        self._session.headers.update(auth_headers(token))
+
+    def render(self, plan: Plan) -> Rendered:
+        return render_influxql(plan, bind=self.bind)
+
+    def fetch(self, rendered: Rendered) -> dict[str, Any]:
+        """POST the query; InfluxDB's JSON answer (times in epoch nanoseconds)."""
+        form = {"db": self.database, "q": rendered.text, "epoch": "ns"}
+        if rendered.params:
+            form["params"] = orjson.dumps(rendered.params).decode()
+        try:
+            response = self._session.post(f"{self.url}/query", data=form, timeout=self.timeout_s)
+        except requests.RequestException as err:
+            raise QueryRunError(
+                f"InfluxDB at {self.url} did not answer ({_reason(err)}); check the URL "
+                "(KILOWATCH_INFLUX_URL) and that InfluxDB runs"
+            ) from None
+        try:
+            body: dict[str, Any] = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            body = {"error": response.text.strip()[:500]}
+        error = body.get("error") or next(
+            (r["error"] for r in body.get("results", []) if "error" in r), None
+        )
+        if response.status_code >= 300 or error:
+            raise QueryRunError(
+                f"InfluxDB at {self.url} refused the query (HTTP {response.status_code}): {error}"
+            )
+        return body
+
+    def rows(self, plan: Plan, rendered: Rendered) -> pd.DataFrame:
+        return influxql_rows(plan, self.fetch(rendered))
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def influxql_rows(plan: Plan, body: Mapping[str, Any]) -> pd.DataFrame:
+    """InfluxDB's /query JSON (epoch=ns) as the long frame: one block of rows per series."""
+    times: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    tags: list[np.ndarray] = []
+    periods: list[np.ndarray] = []
+    for result in body.get("results", []):
+        for series in result.get("series", []):
+            columns = series["columns"]
+            data = series["values"]
+            if not data:
+                continue
+            t_col, v_col = columns.index("time"), columns.index(VALUE)
+            count = len(data)
+            times.append(np.fromiter((row[t_col] for row in data), dtype=np.int64, count=count))
+            values.append(
+                np.fromiter(
+                    (np.nan if row[v_col] is None else row[v_col] for row in data),
+                    dtype=np.float64,
+                    count=count,
+                )
+            )
+            series_tags = series.get("tags") or {}
+            if plan.group is not None:
+                tags.append(np.full(count, series_tags.get(plan.group, ""), dtype=object))
+            if plan.aggregate == "last":
+                periods.append(np.full(count, series_tags.get(BILLING_PERIOD, ""), dtype=object))
+    if not times:
+        return empty_long(plan)
+    frame = pd.DataFrame(
+        {TIME: _unshift(plan, np.concatenate(times)), VALUE: np.concatenate(values)}
+    )
+    if tags:
+        frame[TAG] = np.concatenate(tags)
+    if periods:
+        frame[BILLING_PERIOD] = np.concatenate(periods)
+    return frame
+
+
+class FluxRunner:
+    """Flux on InfluxDB 2.x through influxdb-client (`query_data_frame`)."""
+
+    dialect: Dialect = "flux"
+
+    def __init__(
+        self, url: str, org: str, bucket: str, *, token: str = "", timeout_s: float = 120.0
+    ) -> None:
+        from influxdb_client import InfluxDBClient
+
+        self.bucket = bucket
+        self.org = org
+        self._client = InfluxDBClient(url=url, token=token, org=org, timeout=int(timeout_s * 1000))
+
+    def render(self, plan: Plan) -> Rendered:
+        return render_flux(plan, self.bucket)
+
+    def rows(self, plan: Plan, rendered: Rendered) -> pd.DataFrame:
+        try:
+            answer = self._client.query_api().query_data_frame(rendered.text, org=self.org)
+        except Exception as err:  # influxdb-client raises ApiException, urllib3 errors, ...
+            raise QueryRunError(f"InfluxDB refused the Flux query: {err}") from None
+        frames = answer if isinstance(answer, list) else [answer]
+        return flux_rows(plan, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def flux_rows(plan: Plan, table: pd.DataFrame) -> pd.DataFrame:
+    """influxdb-client's DataFrame (`_time`, `_value`, tag columns) as the long frame."""
+    if table.empty or "_value" not in table:
+        return empty_long(plan)
+    frame = pd.DataFrame({VALUE: table["_value"].to_numpy()})
+    if "_time" in table:
+        ns = pd.to_datetime(table["_time"], utc=True).astype("int64").to_numpy()
+        frame[TIME] = _unshift(plan, ns)
+    if plan.group is not None:
+        frame[TAG] = table[plan.group].to_numpy()
+    if plan.aggregate == "last":
+        frame[BILLING_PERIOD] = table[BILLING_PERIOD].to_numpy()
+    return frame
+
+
+def sql_rows(plan: Plan, table: pd.DataFrame) -> pd.DataFrame:
+    """A SQL answer (columns bucket, tag, value, billing_period) as the long frame."""
+    if table.empty:
+        return empty_long(plan)
+    return table.rename(columns={"bucket": TIME})
+
+
+class SqlRunner:
+    """SQL on InfluxDB 3 through influxdb3-python (`query(..., language="sql")`)."""
+
+    dialect: Dialect = "sql"
+
+    def __init__(self, host: str, database: str, *, token: str = "") -> None:
+        from influxdb_client_3 import InfluxDBClient3
+
+        self._client = InfluxDBClient3(host=host, database=database, token=token or None)
+
+    def render(self, plan: Plan) -> Rendered:
+        return render_sql(plan)
+
+    def rows(self, plan: Plan, rendered: Rendered) -> pd.DataFrame:
+        try:
+            table = self._client.query(
+                rendered.text,
+                language="sql",
+                mode="pandas",
+                query_parameters=rendered.params,
+            )
+        except Exception as err:  # Flight errors of every kind
+            raise QueryRunError(f"InfluxDB 3 refused the SQL query: {err}") from None
+        return sql_rows(plan, table)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+# DuckDB has no date_bin and no tz(); these give it InfluxDB 3's meaning for the SQL we render.
+# tz() turns the UTC `time` into an instant (TIMESTAMPTZ); date_trunc then works in the
+# session's time zone, which the runner sets to the query's zone (tz()'s second argument).
+DUCKDB_MACROS = (
+    "CREATE OR REPLACE MACRO date_bin(width, ts, origin) AS time_bucket(width, ts, origin)",
+    "CREATE OR REPLACE MACRO tz(ts, zone) AS timezone('UTC', ts)",
+)
+
+
+class DuckDBRunner:
+    """The SQL rendering on DuckDB, over tables laid out as InfluxDB 3 stores measurements."""
+
+    dialect: Dialect = "sql"
+
+    def __init__(self, connection: Any) -> None:
+        self._db = connection
+        for statement in DUCKDB_MACROS:
+            self._db.execute(statement)
+
+    def render(self, plan: Plan) -> Rendered:
+        return render_sql(plan)
+
+    def rows(self, plan: Plan, rendered: Rendered) -> pd.DataFrame:
+        self._db.execute(f"SET TimeZone = {quote_string(plan.timezone)}")
+        table = self._db.execute(rendered.text, rendered.params).df()
+        return sql_rows(plan, table)

@@ -1,0 +1,1 @@
+"""Tests of the CDK app (cdk/): one synth per session, see conftest.py."""

@@ -1,0 +1,129 @@
+"""The processing Lambda: arm64, the asset's handler, Kinesis batch settings and failure handling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk.assertions import Match, Template
+
+from kilowatch_cdk.packaging import HANDLER
+from kilowatch_cdk.stack import KilowatchStack
+from tests.cdk.helpers import logical_id, resources_of
+
+
+def _function(template_json: dict[str, Any], stack: KilowatchStack) -> dict[str, Any]:
+    return template_json["Resources"][logical_id(stack, stack.processing.function)]["Properties"]
+
+
+def test_function_is_arm64_python312_with_the_asset_handler(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+    function = _function(template_json, stack)
+    assert function["Architectures"] == ["arm64"]
+    assert function["Runtime"] == "python3.12"
+    assert function["Handler"] == HANDLER == "handler.handler"
+    assert function["MemorySize"] == 1024
+    assert function["Timeout"] == 60
+    assert function["KmsKeyArn"] == {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}
+
+
+def test_function_runs_in_the_private_subnets_with_the_clients_group(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
+    vpc_config = _function(template_json, stack)["VpcConfig"]
+    group = logical_id(stack, stack.storage.client_security_group)
+    assert vpc_config["SecurityGroupIds"] == [{"Fn::GetAtt": [group, "GroupId"]}]
+    private = {logical_id(stack, s) for s in stack.storage.vpc.isolated_subnets}
+    assert {ref["Ref"] for ref in vpc_config["SubnetIds"]} == private
+
+
+def test_function_environment_names_every_connection(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+    env = _function(template_json, stack)["Environment"]["Variables"]
+    assert env["POWERTOOLS_SERVICE_NAME"] == "kilowatch-ingest"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "kilowatch"
+    assert env["KILOWATCH_CONFIG"] == "/var/task/config/kilowatch.example.yaml"
+    assert env["KILOWATCH_TOPIC_PREFIX"] == "kilowatch"
+    assert env["KILOWATCH_INFLUX_ORG"] == env["KILOWATCH_INFLUX_BUCKET"] == "kilowatch"
+    assert env["KILOWATCH_INFLUX_VERSION"] == "2"
+    influx = logical_id(stack, stack.storage.influx)
+    assert env["KILOWATCH_INFLUX_URL"] == {
+        "Fn::Join": ["", ["https://", {"Fn::GetAtt": [influx, "Endpoint"]}, ":8086"]]
+    }
+    assert env["KILOWATCH_INFLUX_TOKEN_SECRET_ARN"] == {"Ref": logical_id(stack, stack.storage.writer_token_secret)}
+    assert env["KILOWATCH_FIREHOSE_STREAM"] == {"Ref": logical_id(stack, stack.lake.delivery_stream)}
+    assert env["KILOWATCH_IOT_DATA_ENDPOINT"]["Fn::GetAtt"][1] == "endpointAddress"
+    assert "KILOWATCH_SENTRY_DSN_SECRET_ARN" not in env  # Sentry is off unless a DSN secret is set
+
+
+def test_kinesis_event_source_reports_item_failures_bisects_and_bounds_retries(
+    template: Template, stack: KilowatchStack
+) -> None:
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": {"Fn::GetAtt": [logical_id(stack, stack.ingest.stream), "Arn"]},
+            "FunctionName": {"Ref": logical_id(stack, stack.processing.function)},
+            "StartingPosition": "TRIM_HORIZON",
+            "BatchSize": 100,
+            "MaximumBatchingWindowInSeconds": 5,
+            "ParallelizationFactor": 1,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BisectBatchOnFunctionError": True,
+            "MaximumRetryAttempts": 5,
+            "MaximumRecordAgeInSeconds": 3600,
+            "DestinationConfig": {
+                "OnFailure": {
+                    "Destination": {"Fn::GetAtt": [logical_id(stack, stack.processing.on_failure_queue), "Arn"]}
+                }
+            },
+        },
+    )
+
+
+def test_stream_is_read_only_after_influxdb_has_its_tokens(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+    (mapping,) = resources_of(template_json, "AWS::Lambda::EventSourceMapping").values()
+    assert logical_id(stack, stack.storage.setup) in mapping["DependsOn"]
+
+
+def test_on_failure_queue_is_encrypted_tls_only_and_keeps_14_days(template: Template, stack: KilowatchStack) -> None:
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "KmsMasterKeyId": {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]},
+            "MessageRetentionPeriod": 14 * 24 * 3600,
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+    )
+
+
+def test_function_may_publish_only_receipts(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+    role = stack.processing.function.role
+    assert role is not None
+    policy = template_json["Resources"][logical_id(stack, role.node.find_child("DefaultPolicy"))]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (publish,) = [s for s in statements if s["Action"] == "iot:Publish"]
+    assert publish["Resource"]["Fn::Join"][1][-1].endswith(":topic/kilowatch/*/_agents/*/receipts")
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert "firehose:PutRecordBatch" in actions
+    assert "secretsmanager:GetSecretValue" in actions
+    assert not [a for a in actions if a.endswith(":*") or a == "*"]
+
+
+def test_log_group_is_encrypted_and_kept_30_days(template: Template, stack: KilowatchStack) -> None:
+    template.has_resource(
+        "AWS::Logs::LogGroup",
+        {
+            "Properties": {
+                "RetentionInDays": 30,
+                "KmsKeyId": {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]},
+            },
+            "DeletionPolicy": "Retain",
+        },
+    )

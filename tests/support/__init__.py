@@ -1,0 +1,1 @@
+"""Helpers for the tests: real-service fixtures and Grafana interpolation emulation."""
