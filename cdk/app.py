@@ -1,4 +1,4 @@
-"""The kilowatch CDK app: one KilowatchStack per environment (`python cdk/app.py` or `npx cdk synth`)."""
+"""The kilowatch CDK app: one KilowatchStack per environment (`python cdk/app.py`, `cdk synth`)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # kilowatch_cdk, from any directory
 
-import aws_cdk as cdk  # noqa: E402
-from cdk_nag import AwsSolutionsChecks  # noqa: E402
-
-from kilowatch_cdk.packaging import (  # noqa: E402
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+from kilowatch_cdk.packaging import (
     PackagingError,
     build_lambda_asset,
     build_orchestration_asset,
 )
-from kilowatch_cdk.settings import ONLY_CONTEXT_KEY, SettingsError, load_settings  # noqa: E402
-from kilowatch_cdk.stack import KilowatchStack  # noqa: E402
+from kilowatch_cdk.settings import ONLY_CONTEXT_KEY, SettingsError, load_settings
+from kilowatch_cdk.stack import KilowatchStack
 
 
 def build_app(app: cdk.App) -> list[KilowatchStack]:
@@ -38,7 +37,9 @@ def build_app(app: cdk.App) -> list[KilowatchStack]:
                 settings=env_settings,
                 lambda_asset=build_lambda_asset(plant_file=plant_file),
                 orchestration_asset=(
-                    build_orchestration_asset(plant_file=plant_file) if env_settings.workflows else None
+                    build_orchestration_asset(plant_file=plant_file)
+                    if env_settings.workflows
+                    else None
                 ),
                 env=env,
             )

@@ -14,9 +14,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def stop_on_signals(
-    stop: threading.Event, abort: threading.Event | None = None
-) -> Iterator[None]:
+def stop_on_signals(stop: threading.Event, abort: threading.Event | None = None) -> Iterator[None]:
     """SIGINT/SIGTERM set `stop`, a second one `abort` (if given); the old handlers come back
     afterwards. Off the main thread (where handlers cannot be set) it does nothing."""
     if threading.current_thread() is not threading.main_thread():

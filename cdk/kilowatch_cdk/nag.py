@@ -7,34 +7,57 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Stack, Token
-from constructs import Construct
+from aws_cdk import Stack
+from constructs import IConstruct
 
 if TYPE_CHECKING:
     from kilowatch_cdk.stack import KilowatchStack
 
-LAMBDA_BASIC = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
-LAMBDA_VPC = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]"
+_AWS_POLICY = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{}]"
+LAMBDA_BASIC = _AWS_POLICY.format("AWSLambdaBasicExecutionRole")
+LAMBDA_VPC = _AWS_POLICY.format("AWSLambdaVPCAccessExecutionRole")
 KMS_GRANT_REASONS = (
-    ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "CDK's grant on the stack's one key (the ARN is named): GenerateDataKey and GenerateDataKeyWithoutPlaintext"),
-    ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "CDK's grant on the stack's one key (the ARN is named): ReEncryptFrom/To"),
-)  # fmt: skip
+    (
+        "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+        "CDK's grant on the stack's one key (the ARN is named): GenerateDataKey and "
+        "GenerateDataKeyWithoutPlaintext",
+    ),
+    (
+        "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+        "CDK's grant on the stack's one key (the ARN is named): ReEncryptFrom and ReEncryptTo",
+    ),
+)
+
+
+def _nag_text(stack: Stack, value: str) -> str:
+    """A string as cdk-nag spells it in finding ids: tokens become <AWS::Region>, <Id.Arn>, ..."""
+    resolved = stack.resolve(value)
+    if isinstance(resolved, str):
+        return resolved
+    text = []
+    for part in resolved["Fn::Join"][1]:
+        if isinstance(part, str):
+            text.append(part)
+        elif "Ref" in part:
+            text.append(f"<{part['Ref']}>")
+        else:
+            text.append("<{}.{}>".format(*part["Fn::GetAtt"]))
+    return "".join(text)
 
 
 def _arn_prefix(stack: Stack, service: str) -> str:
-    """How cdk-nag spells an ARN's start in a finding id (pseudo parameters when env-agnostic)."""
-    region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
-    account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
-    return f"arn:<AWS::Partition>:{service}:{region}:{account}"
+    """How cdk-nag spells `arn:{partition}:{service}:{region}:{account}` of this stack."""
+    return _nag_text(stack, f"arn:{stack.partition}:{service}:{stack.region}:{stack.account}")
 
 
-def _logical(stack: Stack, construct: Construct) -> str:
-    return stack.resolve(stack.get_logical_id(construct.node.default_child))  # type: ignore[arg-type]
+def _logical(stack: Stack, construct: IConstruct) -> str:
+    return str(stack.resolve(stack.get_logical_id(construct.node.default_child)))  # type: ignore[arg-type]
 
 
-def acknowledgements(stack: KilowatchStack) -> list[tuple[Construct, str, str]]:
+def acknowledgements(stack: KilowatchStack) -> list[tuple[IConstruct, str, str]]:
     """(scope, finding id, reason) for every acknowledged finding of the units this stack owns."""
-    found: list[tuple[Construct, str, str]] = [
+    setup_function = stack.storage.node.find_child("SetupFunction")
+    found: list[tuple[IConstruct, str, str]] = [
         (
             stack.ingest.stream,
             "AwsSolutions-KDS3",
@@ -91,14 +114,8 @@ def acknowledgements(stack: KilowatchStack) -> list[tuple[Construct, str, str]]:
             "token in InfluxDB and bumping SETUP_VERSION (the setup writes a new one)",
         ),
         (
-            stack.storage.node.find_child("SetupFunction"),
-            "AwsSolutions-L1",
-            "Python 3.13 is the newest runtime this CDK version's Lambda supports for a "
-            "standard-library-only function",
-        ),
-        (
             stack.storage.node.find_child("SetupProvider"),
-            f"AwsSolutions-IAM5[Resource::<{_logical(stack, stack.storage.node.find_child('SetupFunction'))}.Arn>:*]",
+            f"AwsSolutions-IAM5[Resource::<{_logical(stack, setup_function)}.Arn>:*]",
             "the CDK Provider framework invokes any version of the one setup function",
         ),
         (
@@ -107,13 +124,25 @@ def acknowledgements(stack: KilowatchStack) -> list[tuple[Construct, str, str]]:
             "the CDK Provider framework's own function; its runtime is chosen by aws-cdk-lib",
         ),
     ]
-    for function in (stack.processing.function, stack.storage.node.find_child("SetupFunction")):
+    for function in (stack.processing.function, setup_function):
         found.append(
-            (function, LAMBDA_VPC, "the AWS policy for a function in a VPC: logs and its own network interfaces, nothing on data")
+            (
+                function,
+                LAMBDA_VPC,
+                "the AWS policy for a function in a VPC: logs and its own network "
+                "interfaces, nothing on data",
+            )
         )
-        found.append((function, LAMBDA_BASIC, "the AWS policy that lets a function write its own logs"))
-    for scope in (stack.storage.node.find_child("SetupProvider"), _aws_custom_resource_singleton(stack)):
-        found.append((scope, LAMBDA_BASIC, "a CDK-provided deploy-time function writing its own logs"))
+        found.append(
+            (function, LAMBDA_BASIC, "the AWS policy that lets a function write its own logs")
+        )
+    for scope in (
+        stack.storage.node.find_child("SetupProvider"),
+        _aws_custom_resource_singleton(stack),
+    ):
+        found.append(
+            (scope, LAMBDA_BASIC, "a CDK-provided deploy-time function writing its own logs")
+        )
     for finding, reason in KMS_GRANT_REASONS:
         found.append((stack.processing.function, finding, reason))
     if stack.storage.grafana_role is not None:
@@ -121,25 +150,43 @@ def acknowledgements(stack: KilowatchStack) -> list[tuple[Construct, str, str]]:
     return found
 
 
-def _aws_custom_resource_singleton(stack: Stack) -> Construct:
+def _aws_custom_resource_singleton(stack: Stack) -> IConstruct:
     """The function CDK shares among AwsCustomResources (fixed id)."""
     return stack.node.find_child("AWS679f53fac002430cb0da5b7982bd2287")
 
 
-def _grafana(stack: KilowatchStack) -> list[tuple[Construct, str, str]]:
+def _grafana(stack: KilowatchStack) -> list[tuple[IConstruct, str, str]]:
     role = stack.storage.grafana_role
     assert role is not None
     lake = stack.lake
     database = lake.database_name
+    iam5 = "AwsSolutions-IAM5[{}]".format
+    read_grant = "CDK's read grant on the lake and results buckets only, for Athena's queries"
     reasons = [
-        (f"AwsSolutions-IAM5[Resource::<{_logical(stack, lake.bucket)}.Arn>/readings/*]", "Grafana's Athena queries read the lake's Parquet objects, named by plant and date at run time"),
-        (f"AwsSolutions-IAM5[Resource::<{_logical(stack, lake.results_bucket)}.Arn>/*]", "Athena writes each query's result under a new name in the results bucket"),
-        (f"AwsSolutions-IAM5[Resource::{_arn_prefix(stack, 'glue')}:table/{database}/kilowatch_*]", "the BI views, one Glue table each, all named kilowatch_*"),
-        ("AwsSolutions-IAM5[Action::s3:GetBucket*]", "CDK's read grant on the lake and results buckets only"),
-        ("AwsSolutions-IAM5[Action::s3:GetObject*]", "CDK's read grant on the lake and results buckets only"),
-        ("AwsSolutions-IAM5[Action::s3:List*]", "CDK's read grant on the lake and results buckets only"),
-        ("AwsSolutions-IAM5[Action::s3:Abort*]", "CDK's write grant on the results bucket: AbortMultipartUpload"),
-        ("AwsSolutions-IAM5[Action::s3:DeleteObject*]", "CDK's write grant on the results bucket (Athena replaces partial results)"),
+        (
+            iam5(f"Resource::<{_logical(stack, lake.bucket)}.Arn>/readings/*"),
+            "Grafana's Athena queries read the lake's Parquet objects, named by plant and date "
+            "at run time",
+        ),
+        (
+            iam5(f"Resource::<{_logical(stack, lake.results_bucket)}.Arn>/*"),
+            "Athena writes each query's result under a new name in the results bucket",
+        ),
+        (
+            iam5(f"Resource::{_arn_prefix(stack, 'glue')}:table/{database}/kilowatch_*"),
+            "the BI views Grafana reads, one Glue table each, all named kilowatch_*",
+        ),
+        (iam5("Action::s3:GetBucket*"), read_grant),
+        (iam5("Action::s3:GetObject*"), read_grant),
+        (iam5("Action::s3:List*"), read_grant),
+        (
+            iam5("Action::s3:Abort*"),
+            "CDK's write grant on the results bucket: AbortMultipartUpload of Athena's results",
+        ),
+        (
+            iam5("Action::s3:DeleteObject*"),
+            "CDK's write grant on the results bucket (Athena replaces partial query results)",
+        ),
         *KMS_GRANT_REASONS,
-    ]  # fmt: skip
+    ]
     return [(role, finding, reason) for finding, reason in reasons]

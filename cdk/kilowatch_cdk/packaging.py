@@ -11,6 +11,7 @@ The asset is a folder Lambda unpacks into /var/task:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -43,8 +45,9 @@ HANDLER = "handler.handler"
 ORCHESTRATION_RUNTIME_DIR = CDK_DIR / "kilowatch_cdk" / "orchestration" / "runtime"
 ORCHESTRATION_EXTRAS = ("data", "chart")
 CONFIG_DIR_IN_ASSET = "config"
-# Keep this many built assets: older ones are deleted (another synth may still copy a recent one).
-KEEP_ASSETS = 3
+# Built assets unused for this long are deleted; a younger one may still be in use by another
+# synth (several test sessions share cdk/build/).
+PRUNE_AFTER_S = 24 * 3600
 
 _SKIP_NAMES = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
@@ -84,9 +87,9 @@ def lambda_requirements(
 
 def _files(root: Path) -> Iterator[Path]:
     for path in sorted(root.rglob("*")):
-        if path.is_file() and not _SKIP_NAMES.intersection(path.relative_to(root).parts):
-            if path.suffix not in (".pyc", ".pyo"):
-                yield path
+        skipped = _SKIP_NAMES.intersection(path.relative_to(root).parts)
+        if path.is_file() and not skipped and path.suffix not in (".pyc", ".pyo"):
+            yield path
 
 
 def _hash_tree(digest: hashlib._Hash, root: Path) -> None:
@@ -106,7 +109,7 @@ def _install_dependencies(requirements: tuple[str, ...], build_dir: Path) -> Pat
     if (target / ".complete").exists():
         return target
     build_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="deps-", dir=build_dir))
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=build_dir))
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
         "--no-compile",  # .pyc of the build machine's Python would be useless on 3.12
@@ -138,9 +141,14 @@ def _copy_tree(source: Path, destination: Path) -> None:
 
 
 def _prune(build_dir: Path, keep: Path) -> None:
-    assets = sorted(build_dir.glob("lambda-*"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in [a for a in assets if a != keep][KEEP_ASSETS - 1 :]:
-        shutil.rmtree(old, ignore_errors=True)
+    """Delete asset folders no synth has used for PRUNE_AFTER_S (reuse refreshes the time)."""
+    os.utime(keep)
+    cutoff = time.time() - PRUNE_AFTER_S
+    for old in build_dir.glob("*-*"):
+        if old != keep and old.name.startswith(("lambda-", "tasks-")):
+            with contextlib.suppress(FileNotFoundError):
+                if old.stat().st_mtime < cutoff:
+                    shutil.rmtree(old, ignore_errors=True)
 
 
 def build_lambda_asset(
@@ -151,6 +159,7 @@ def build_lambda_asset(
     package_dir: Path = REPO_ROOT / "kilowatch",
     extras: tuple[str, ...] = (LAMBDA_EXTRA,),
     excluded: frozenset[str] = EXCLUDED_REQUIREMENTS,
+    kind: str = "lambda",
 ) -> LambdaAsset:
     """Build (or reuse) the asset folder for these inputs; a change to any input makes a new one.
 
@@ -158,7 +167,9 @@ def build_lambda_asset(
     runtime folder and extras (data, chart) and exclude nothing.
     """
     if not plant_file.is_file():
-        raise PackagingError(f"the plant file {plant_file} does not exist; set plant_file in cdk.json")
+        raise PackagingError(
+            f"the plant file {plant_file} does not exist; set plant_file in cdk.json"
+        )
     requirements = lambda_requirements(extras=extras, excluded=excluded)
     deps = _install_dependencies(requirements, build_dir)
     config_dir = plant_file.parent
@@ -168,10 +179,10 @@ def build_lambda_asset(
         if root.is_dir():
             _hash_tree(digest, root)
     digest.update(plant_file.name.encode())
-    target = build_dir / f"lambda-{digest.hexdigest()[:16]}"
+    target = build_dir / f"{kind}-{digest.hexdigest()[:16]}"
     plant_in_asset = f"{CONFIG_DIR_IN_ASSET}/{plant_file.name}"
     if not (target / ".complete").exists():
-        staging = Path(tempfile.mkdtemp(prefix="lambda-", dir=build_dir))
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=build_dir))
         # Hard links: the dependencies are ~100 MB and never change inside an asset folder.
         shutil.copytree(deps, staging, dirs_exist_ok=True, copy_function=os.link)
         (staging / ".complete").unlink()
@@ -198,11 +209,12 @@ def build_orchestration_asset(*, plant_file: Path, build_dir: Path = BUILD_DIR) 
         runtime_dir=ORCHESTRATION_RUNTIME_DIR,
         extras=ORCHESTRATION_EXTRAS,
         excluded=frozenset(),
+        kind="tasks",
     )
 
 
 def zipped_size_bytes(asset: Path) -> int:
-    """The asset's size as Lambda receives it: a deflate zip of the folder (what `cdk deploy` uploads)."""
+    """The asset's size as Lambda receives it: the folder deflate-zipped, as `cdk deploy` does."""
     with tempfile.TemporaryFile() as handle:
         with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for path in _files(asset):

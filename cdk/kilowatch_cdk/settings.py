@@ -38,10 +38,13 @@ class KilowatchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     env_name: str = Field(
-        "dev", pattern=r"^[a-z][a-z0-9-]{0,15}$", description="environment name (stack Kilowatch-{env})"
+        "dev",
+        pattern=r"^[a-z][a-z0-9-]{0,15}$",
+        description="environment name (stack Kilowatch-{env})",
     )
     account: str | None = Field(
-        None, description="AWS account id; default CDK_DEFAULT_ACCOUNT (environment-agnostic if unset)"
+        None,
+        description="AWS account id; default CDK_DEFAULT_ACCOUNT (environment-agnostic if unset)",
     )
     region: str | None = Field(None, description="AWS region; default CDK_DEFAULT_REGION")
     topic_prefix: str = Field(
@@ -49,42 +52,69 @@ class KilowatchSettings(BaseModel):
     )
     plant_file: Path = Field(
         Path("config/kilowatch.example.yaml"),
-        description="plant file bundled into the Lambda with its folder (tariffs); relative to the repository",
+        description="plant file, bundled in the Lambda with its folder (tariffs); from the repo",
     )
     reading_interval_s: int = Field(300, ge=60, le=3600, description="meters' reading interval (s)")
     silent_plant_intervals: int = Field(
         3, ge=1, le=288, description="alarm when a plant stores no reading for this many intervals"
     )
     alarm_email: str | None = Field(None, description="e-mail subscribed to the alarm topic")
-    kinesis_shards: int = Field(1, ge=1, le=500, description="Kinesis shards (1 MB/s, 1,000 records/s each)")
-    kinesis_retention_hours: int = Field(24, ge=24, le=8760, description="Kinesis record retention (h)")
-    lambda_memory_mb: int = Field(1024, ge=256, le=10240, description="processing Lambda memory (MB)")
+    kinesis_shards: int = Field(
+        1, ge=1, le=500, description="Kinesis shards (1 MB/s, 1,000 records/s each)"
+    )
+    kinesis_retention_hours: int = Field(
+        24, ge=24, le=8760, description="Kinesis record retention (h)"
+    )
+    lambda_memory_mb: int = Field(
+        1024, ge=256, le=10240, description="processing Lambda memory (MB)"
+    )
     lambda_timeout_s: int = Field(60, ge=10, le=900, description="processing Lambda timeout (s)")
-    batch_size: int = Field(100, ge=1, le=10000, description="Kinesis records per Lambda invocation")
-    max_batching_window_s: int = Field(5, ge=0, le=300, description="wait up to this long to fill a batch (s)")
+    batch_size: int = Field(
+        100, ge=1, le=10000, description="Kinesis records per Lambda invocation"
+    )
+    max_batching_window_s: int = Field(
+        5, ge=0, le=300, description="wait up to this long to fill a batch (s)"
+    )
     parallelization_factor: int = Field(
         1, ge=1, le=10, description="concurrent batches per shard (a meter's records stay in order)"
     )
-    retry_attempts: int = Field(5, ge=0, le=10000, description="retries of a failing batch before it goes to the on-failure queue")
+    retry_attempts: int = Field(
+        5,
+        ge=0,
+        le=10000,
+        description="retries of a failing batch before it goes to the on-failure queue",
+    )
     max_record_age_s: int = Field(
         3600, ge=60, le=604800, description="records older than this go to the on-failure queue (s)"
     )
-    influx_instance_type: str = Field("db.influx.medium", description="Timestream for InfluxDB instance class")
-    influx_storage_gb: int = Field(20, ge=20, le=16384, description="InfluxDB allocated storage (GiB)")
+    influx_instance_type: str = Field(
+        "db.influx.medium", description="Timestream for InfluxDB instance class"
+    )
+    influx_storage_gb: int = Field(
+        20, ge=20, le=16384, description="InfluxDB allocated storage (GiB)"
+    )
     influx_multi_az: bool = Field(False, description="InfluxDB with a standby in a second AZ")
     influx_org: str = Field("kilowatch", description="InfluxDB organisation")
-    influx_bucket: str = Field("kilowatch", description="InfluxDB bucket, mapped to InfluxQL database/RP `{bucket}/autogen`")
+    influx_bucket: str = Field(
+        "kilowatch",
+        description="InfluxDB bucket, mapped to InfluxQL database/RP `{bucket}/autogen`",
+    )
     vpc_cidr: str = Field("10.40.0.0/16", description="VPC address range")
     max_azs: int = Field(2, ge=2, le=3, description="availability zones for subnets and endpoints")
     grafana: bool = Field(True, description="create the Amazon Managed Grafana workspace")
-    workflows: bool = Field(True, description="create the Step Functions workflows (ETL, billing, recost)")
+    workflows: bool = Field(
+        False,
+        description="create the Step Functions workflows (off: their asset exceeds Lambda's 250MB)",
+    )
     sentry_dsn_secret_arn: str | None = Field(
         None,
         pattern=r"^arn:aws[a-z-]*:secretsmanager:",
-        description="full ARN of an existing secret holding the Sentry DSN (Sentry off if unset; adds a NAT gateway)",
+        description="ARN of a secret holding the Sentry DSN (unset: no Sentry; set: adds a NAT)",
     )
     log_retention_days: int = Field(30, description="CloudWatch Logs retention (days)")
-    error_retention_days: int = Field(90, ge=1, description="keep failed IoT messages this long (days)")
+    error_retention_days: int = Field(
+        90, ge=1, description="keep failed IoT messages this long (days)"
+    )
     removal: Literal["retain", "destroy"] = Field(
         "retain", description="what `cdk destroy` does to data (buckets, stream, database, keys)"
     )
@@ -93,7 +123,9 @@ class KilowatchSettings(BaseModel):
     @classmethod
     def _known_retention(cls, days: int) -> int:
         if days not in LOG_RETENTION_NAMES:
-            raise ValueError(f"must be one of CloudWatch's retention periods: {sorted(LOG_RETENTION_NAMES)}")
+            raise ValueError(
+                f"must be one of CloudWatch's retention periods: {sorted(LOG_RETENTION_NAMES)}"
+            )
         return days
 
     @property
@@ -150,10 +182,14 @@ def load_settings(
     environ = os.environ if environ is None else environ
     raw_envs = (context or {}).get(ENVIRONMENTS_CONTEXT_KEY) or {"dev": {}}
     if not isinstance(raw_envs, Mapping):
-        raise SettingsError(f"context {ENVIRONMENTS_CONTEXT_KEY!r} must map environment names to settings")
+        raise SettingsError(
+            f"context {ENVIRONMENTS_CONTEXT_KEY!r} must map environment names to settings"
+        )
     only = only or environ.get(f"{ENV_PREFIX}ONLY") or None
     if only is not None and only not in raw_envs:
-        raise SettingsError(f"environment {only!r} is not in {sorted(raw_envs)}; add it to cdk.json")
+        raise SettingsError(
+            f"environment {only!r} is not in {sorted(raw_envs)}; add it to cdk.json"
+        )
     overrides = _from_env(environ)
     settings: list[KilowatchSettings] = []
     for env_name, values in raw_envs.items():

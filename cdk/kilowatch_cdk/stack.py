@@ -59,7 +59,7 @@ class KilowatchStack(Stack):
         super().__init__(
             scope,
             construct_id,
-            description=f"kilowatch {settings.env_name}: IoT Core, Kinesis, Lambda, InfluxDB, data lake",
+            description=f"kilowatch {settings.env_name}: IoT Core, Kinesis, Lambda, InfluxDB, lake",
             termination_protection=settings.removal == "retain",
             **kwargs,  # type: ignore[arg-type]
         )
@@ -73,20 +73,29 @@ class KilowatchStack(Stack):
             self,
             "Key",
             alias=f"alias/{prefix}",
-            description="kilowatch: every store of this environment (stream, queues, buckets, secrets, logs)",
+            description="kilowatch: every store of this environment (stream, queues, buckets...)",
             enable_key_rotation=True,
             pending_window=Duration.days(30),
             removal_policy=removal,
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
                 principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
                 resources=["*"],  # in a key policy "*" is this key
                 conditions={
                     "ArnLike": {
                         "kms:EncryptionContext:aws:logs:arn": self.format_arn(
-                            service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
                         )
                     }
                 },
@@ -203,6 +212,7 @@ class KilowatchStack(Stack):
         )
         self.orchestration: Orchestration | None = None
         if orchestration_asset is not None:
+            tasks_plant_file = orchestration_asset.plant_file_in_asset
             self.orchestration = Orchestration(
                 self,
                 "Orchestration",
@@ -210,7 +220,7 @@ class KilowatchStack(Stack):
                 lambda_code=lambda_code(orchestration_asset),
                 lambda_environment={
                     "KILOWATCH_ENVIRONMENT": settings.env_name,
-                    "KILOWATCH_CONFIG": f"{LAMBDA_TASK_ROOT}/{orchestration_asset.plant_file_in_asset}",
+                    "KILOWATCH_CONFIG": f"{LAMBDA_TASK_ROOT}/{tasks_plant_file}",
                     "KILOWATCH_INFLUX_URL": self.storage.influx_url,
                     "KILOWATCH_INFLUX_ORG": settings.influx_org,
                     "KILOWATCH_INFLUX_BUCKET": settings.influx_bucket,
@@ -230,7 +240,7 @@ class KilowatchStack(Stack):
         self._acknowledge()
 
     def _outputs(self) -> None:
-        """What `kilowatch aws` and people need after a deploy (also `aws cloudformation describe-stacks`)."""
+        """What people need after a deploy (`aws cloudformation describe-stacks` shows them)."""
         outputs = {
             "ThingTypeName": self.ingest.thing_type_name,
             "DevicePolicyName": self.ingest.policy_name,
@@ -257,5 +267,3 @@ class KilowatchStack(Stack):
         """cdk-nag findings that are by design, each with its reason (the tests list them)."""
         for scope, finding, reason in acknowledgements(self):
             Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
-
-

@@ -12,6 +12,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from kilowatch.agent.store import PendingRow
+from kilowatch.contract import MAX_PAYLOAD_BYTES
+from kilowatch.contract.receipts import with_agent
+
+# Room left in a payload for the `agent` field and the array's brackets and commas.
+MAX_BATCH_BODY_BYTES = MAX_PAYLOAD_BYTES - 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +34,23 @@ class Batch:
     def ids(self) -> list[int]:
         return [row.id for row in self.rows]
 
-    def payload(self) -> bytes:
-        """The contract payload: the object for one reading, an array for several."""
+    def payload(self, agent: str | None = None) -> bytes:
+        """The contract payload: the object for one reading, an array for several; naming the
+        agent (in the first reading) asks the bridge for a receipt."""
+        first = self.rows[0].body if agent is None else with_agent(self.rows[0].body, agent)
         if len(self.rows) == 1:
-            return self.rows[0].body
-        return b"[" + b",".join(row.body for row in self.rows) + b"]"
+            return first
+        return b"[" + b",".join([first, *(row.body for row in self.rows[1:])]) + b"]"
 
 
 def plan_batches(
-    rows: Sequence[PendingRow], batch_readings: int, skip_ids: Collection[int] = ()
+    rows: Sequence[PendingRow],
+    batch_readings: int,
+    skip_ids: Collection[int] = (),
+    max_bytes: int = MAX_BATCH_BODY_BYTES,
 ) -> list[Batch]:
-    """Group rows (oldest first) into per-meter batches of at most `batch_readings`.
+    """Group rows (oldest first) into per-meter batches of at most `batch_readings` readings
+    and `max_bytes` of JSON (the contract's payload limit, which the broker enforces too).
 
     Batches come out ordered by their oldest reading, so the drain stays oldest-first while
     each message carries as many readings as the window holds for its meter.
@@ -49,12 +60,27 @@ def plan_batches(
         if row.id not in skip_ids:
             by_meter.setdefault(row.meter, []).append(row)
     batches = [
-        Batch(meter, tuple(meter_rows[start : start + batch_readings]))
+        Batch(meter, chunk)
         for meter, meter_rows in by_meter.items()
-        for start in range(0, len(meter_rows), batch_readings)
+        for chunk in _chunks(meter_rows, batch_readings, max_bytes)
     ]
     batches.sort(key=lambda batch: (batch.oldest_ts, batch.rows[0].id))
     return batches
+
+
+def _chunks(rows: list[PendingRow], count: int, max_bytes: int) -> list[tuple[PendingRow, ...]]:
+    """Consecutive runs of at most `count` rows and `max_bytes` of bodies (one row at least)."""
+    out: list[tuple[PendingRow, ...]] = []
+    start, size = 0, 0
+    for i, row in enumerate(rows):
+        length = len(row.body) + 1
+        if i > start and (i - start >= count or size + length > max_bytes):
+            out.append(tuple(rows[start:i]))
+            start, size = i, 0
+        size += length
+    if start < len(rows):
+        out.append(tuple(rows[start:]))
+    return out
 
 
 class TokenBucket:

@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kilowatch import __version__
 from kilowatch.agent.capacity import DiskCap, assess
@@ -32,6 +32,13 @@ from kilowatch.agent.sources import open_sources
 from kilowatch.agent.store import PendingRow, ReadingStore, StoreError
 from kilowatch.clock import AcceleratedClock, Clock, SystemClock, next_slot, slot_at
 from kilowatch.contract import AgentStatus, readings_topic, status_topic
+from kilowatch.contract.receipts import (
+    Receipt,
+    ReceiptError,
+    parse_receipt,
+    receipts_topic,
+    run_length,
+)
 from kilowatch.signals import stop_on_signals
 
 logger = logging.getLogger(__name__)
@@ -86,6 +93,11 @@ class Agent:
         self._planned: deque[Batch] = deque()
         self._cursor: tuple[int, int] | None = None
         self._drain_idle = False  # True: nothing to plan until new rows, acks or a reconnect
+        # delivery: stored: rows wait in SQLite for the bridge's receipt, not only the PUBACK.
+        self.receipts = config.delivery == "stored"
+        self._resend_at: float | None = None  # wall time the next row without receipt is due
+        self._receipts: list[Receipt] = []
+        self._receipt_mids: list[int] = []  # acknowledged once applied
         self._acked: list[int] = []
         self._outage_logged = False
         self._stopping = False
@@ -138,12 +150,34 @@ class Agent:
         for event in events:
             self._handle(event)
         if self._acked:
-            self.store.mark_sent(self._acked)
+            if self.receipts:
+                self.store.mark_published(self._acked, time.time(), self.config.receipt_timeout_s)
+            else:
+                self.store.mark_sent(self._acked)
             self._acked = []
             self.health.last_publish_ts = int(self.clock.now())
+        if self._receipts:
+            self._apply_receipts(self._receipts)
+            self._receipts = []
+        if self._receipt_mids:
+            self.publisher.ack_receipts(self._receipt_mids)
+            self._receipt_mids = []
 
     def _handle(self, event: Event) -> None:
         ids = self.publisher.handle(event)
+        if event.kind == "receipt":
+            self._take_receipt(event)
+            return
+        if event.kind == "receipts_refused":
+            logger.error(
+                "broker %s refused the subscription to %s (%s): no receipts will come, so "
+                "readings are sent again every receipt_timeout_s; allow it in the broker's ACL, "
+                "or set delivery: broker",
+                self.publisher.target,
+                self.publisher.receipts_topic,
+                event.detail,
+            )
+            return
         if event.kind == "acked":
             self._acked.extend(ids)
             self._drain_idle = False
@@ -170,6 +204,40 @@ class Agent:
                 self.publisher.target,
                 "unreachable" if event.kind == "unreachable" else f"lost ({event.detail})",
             )
+
+    # Receipts.
+    def _take_receipt(self, event: Event) -> None:
+        self._receipt_mids.append(event.mid)
+        try:
+            receipt = parse_receipt(event.detail, event.payload, self.prefix)
+        except ReceiptError as err:
+            logger.error("ignored a receipt: %s", err)
+            return
+        if (receipt.plant, receipt.agent) != (self.config.plant, self.config.agent):
+            logger.error("ignored a receipt for %s/%s", receipt.plant, receipt.agent)
+            return
+        self._receipts.append(receipt)
+
+    def _apply_receipts(self, receipts: list[Receipt]) -> None:
+        """Delete what receipts say is stored or rejected (one transaction); log rejections."""
+        self.store.delete_runs(
+            [
+                *((meter, runs) for r in receipts for meter, runs in r.stored.items()),
+                *((entry.meter, entry.runs) for r in receipts for entry in r.rejected),
+            ]
+        )
+        rejected = sum(receipt.rejected_readings for receipt in receipts)
+        for entry in (entry for receipt in receipts for entry in receipt.rejected):
+            logger.error(
+                "the bridge rejected %d readings of meter %s (%s: %s); they are not sent again "
+                "(the bridge keeps them in its rejected measurement)",
+                sum(map(run_length, entry.runs)),
+                entry.meter,
+                entry.reason,
+                entry.detail,
+            )
+        if rejected:
+            self.store.count_rejected(rejected)
 
     # Polling.
     def poll(self, ts: int) -> None:
@@ -262,14 +330,17 @@ class Agent:
     # Publishing.
     def _send(self, batch: Batch) -> None:
         topic = readings_topic(self.config.plant, batch.meter, self.prefix)
-        self.publisher.publish(topic, batch.payload(), tuple(batch.ids))
+        agent = self.config.agent if self.receipts else None
+        self.publisher.publish(topic, batch.payload(agent), tuple(batch.ids))
 
     def drain(self) -> float:
         """Publish backlog batches the rate allows; seconds until more could go."""
         drain = self.config.drain
         while self.publisher.inflight_messages < drain.max_inflight_messages:
             if not self._planned and not self._plan():
-                return float("inf")
+                if self._resend_at is None:
+                    return float("inf")
+                return max(0.0, self._resend_at - time.time())
             batch = self._planned[0]
             wait = self.bucket.wait_s(len(batch.rows), time.monotonic())
             if wait > 0:
@@ -280,17 +351,37 @@ class Agent:
         return MAX_WAIT_S  # window full: PUBACKs wake the loop
 
     def _plan(self) -> bool:
-        """Plan the next window of the backlog, oldest first; False when nothing is left to send."""
+        """Plan the next window of the backlog, oldest first; False when nothing is left to send.
+
+        With receipts, rows the broker acknowledged wait for theirs; once one is overdue the
+        plan starts again from the oldest row, so they go out again oldest first.
+        """
+        now = time.time()
+        if self._resend_at is not None and now >= self._resend_at:
+            self._resend_at = None
+            self._drain_idle = False
+            self._cursor = None
+            overdue = self.store.overdue(now)
+            if overdue:
+                logger.warning(
+                    "no receipt for %d readings within receipt_timeout_s (%.0f s, doubled with "
+                    "each try): sending them again, oldest first",
+                    overdue,
+                    self.config.receipt_timeout_s,
+                )
         if self._drain_idle:
             return False
         window = self.config.drain.window_readings
-        rows = self.store.pending(window, after=self._cursor)
+        due = now if self.receipts else None
+        rows = self.store.pending(window, after=self._cursor, due_at=due)
         if not rows and self._cursor is not None:
             self._cursor = None  # wrap: pick up rows older than the cursor, added meanwhile
-            rows = self.store.pending(window)
+            rows = self.store.pending(window, due_at=due)
         batches = self._batches(rows)
         if not batches:
             self._drain_idle = True
+            if self.receipts:
+                self._resend_at = self.store.awaiting_receipt()[2]
             return False
         self._cursor = (rows[-1].ts, rows[-1].id)
         self._planned.extend(batches)
@@ -304,7 +395,7 @@ class Agent:
     def status(self) -> AgentStatus:
         """The agent's health now."""
         stats = self.store.stats()
-        return AgentStatus(
+        status = AgentStatus(
             plant=self.config.plant,
             agent=self.config.agent,
             ts=int(self.clock.now()),
@@ -324,15 +415,26 @@ class Agent:
             uptime_s=round(time.monotonic() - self.health.started, 1),
             version=__version__,
         )
+        if not self.receipts:
+            return status
+        count, first_sent, _ = self.store.awaiting_receipt()
+        return replace(
+            status,
+            awaiting_receipt_readings=count,
+            awaiting_receipt_s=0.0 if first_sent is None else round(time.time() - first_sent, 1),
+            readings_rejected=self.store.rejected_total(),
+        )
 
     def report(self) -> None:
         """Publish the status (when connected) and log it; give freed pages back to the disk."""
         status = self.status()
         logger.info(
-            "status: %d readings waiting (oldest %s), %d in flight, %d poll errors, %s",
+            "status: %d readings waiting (oldest %s), %d in flight, %s awaiting receipt, "
+            "%d poll errors, %s",
             status.backlog_readings,
             status.oldest_pending_ts,
             status.inflight_readings,
+            "-" if status.awaiting_receipt_readings is None else status.awaiting_receipt_readings,
             status.poll_errors,
             "STORAGE FULL" if status.storage_full else "storage ok",
         )
@@ -383,6 +485,11 @@ def build_agent(settings: AgentSettings) -> Agent:
         ca_file=settings.mqtt_ca_path,
         keepalive_s=settings.mqtt_keepalive_s,
         reconnect_max_s=settings.mqtt_reconnect_max_s,
+        receipts_topic=(
+            receipts_topic(config.plant, config.agent, settings.topic_prefix)
+            if config.delivery == "stored"
+            else None
+        ),
     )
     try:
         store = ReadingStore(config.storage.path)

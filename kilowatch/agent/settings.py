@@ -72,6 +72,9 @@ class DrainConfig(_Strict):
     window_readings: int = Field(32_000, ge=1, description="oldest readings planned at once")
 
 
+Delivery = Literal["stored", "broker"]
+
+
 class ModbusConfig(_Strict):
     """Modbus TCP client settings, shared by every Modbus meter."""
 
@@ -118,6 +121,14 @@ class AgentConfig(_Strict):
     )
     interval_s: int = Field(DEFAULT_INTERVAL_S, ge=1, le=DAY_S)
     status_interval_s: float = Field(60, gt=0)
+    delivery: Delivery = Field(
+        "stored",
+        description="delete a reading once the bridge's receipt says it is stored (stored), "
+        "or on the broker's PUBACK (broker: for brokers and bridges that send no receipts)",
+    )
+    receipt_timeout_s: float = Field(
+        300, gt=0, le=DAY_S, description="no receipt this long after the PUBACK: send again"
+    )
     storage: StorageConfig = Field(default_factory=StorageConfig)
     drain: DrainConfig = Field(default_factory=DrainConfig)
     modbus: ModbusConfig = Field(default_factory=ModbusConfig)

@@ -1,4 +1,8 @@
-"""The agent's outbox: readings and meter baselines in SQLite until the broker has them.
+"""The agent's outbox: readings and meter baselines in SQLite until they are stored.
+
+A row is deleted when the bridge's receipt says its reading is stored (or rejected), or, with
+`delivery: broker`, on the broker's PUBACK. Between PUBACK and receipt it is "sent": `sent_at`
+(first PUBACK) and `resend_at` (when it goes again if no receipt came; see README, "Receipts").
 
 Durability choices (see README, "SQLite durability"):
 - journal_mode=WAL: a commit appends to the write-ahead log; a crash or power loss in the middle
@@ -25,7 +29,8 @@ import orjson
 from kilowatch.agent.energy import MeterState
 from kilowatch.contract import Reading
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+MAX_RESEND_FACTOR = 8  # the wait for a receipt doubles with each send, up to this x the timeout
 DELETE_CHUNK = 900  # ids per DELETE statement: below SQLite's default limit of 999 variables
 
 _SCHEMA = """
@@ -34,6 +39,9 @@ CREATE TABLE IF NOT EXISTS readings (
     meter TEXT NOT NULL,
     ts INTEGER NOT NULL,
     body BLOB NOT NULL,
+    sent_at REAL,
+    resend_at REAL,
+    sends INTEGER NOT NULL DEFAULT 0,
     UNIQUE (meter, ts)
 );
 CREATE INDEX IF NOT EXISTS readings_by_age ON readings (ts, id);
@@ -44,6 +52,7 @@ CREATE TABLE IF NOT EXISTS meter_state (
     reactive_total_kvarh REAL,
     seq INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS readings_by_resend ON readings (resend_at) WHERE resend_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -100,10 +109,21 @@ class ReadingStore:
                 raise StoreError(f"SQLite file {self.path} cannot use WAL mode (got {mode})")
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA journal_size_limit = 16777216")  # WAL file shrinks to 16 MiB
+            self._upgrade()
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as err:
             raise StoreError(f"cannot open SQLite file {self.path}: {err}") from None
+
+    def _upgrade(self) -> None:
+        """Add the receipt columns to a file of schema version 1 (an agent upgraded in place)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(readings)")}
+        if columns and "sent_at" not in columns:
+            self._db.executescript(
+                "BEGIN; ALTER TABLE readings ADD COLUMN sent_at REAL; "
+                "ALTER TABLE readings ADD COLUMN resend_at REAL; "
+                "ALTER TABLE readings ADD COLUMN sends INTEGER NOT NULL DEFAULT 0; COMMIT;"
+            )
 
     def add(
         self, readings: Sequence[Reading], states: Iterable[MeterState] = ()
@@ -148,26 +168,100 @@ class ReadingStore:
             return self._db.total_changes - before
 
     def pending(
-        self, limit: int, oldest_first: bool = True, after: tuple[int, int] | None = None
+        self,
+        limit: int,
+        oldest_first: bool = True,
+        after: tuple[int, int] | None = None,
+        due_at: float | None = None,
     ) -> list[PendingRow]:
-        """Up to `limit` stored readings in (ts, id) order, starting after the (ts, id) `after`."""
+        """Up to `limit` stored readings in (ts, id) order, starting after the (ts, id) `after`;
+        with `due_at`, only those never sent or whose resend time has come by then."""
         order = "ASC" if oldest_first else "DESC"
-        if after is None:
-            rows = self._db.execute(
-                f"SELECT id, meter, ts, body FROM readings ORDER BY ts {order}, id {order} LIMIT ?",
-                (limit,),
-            )
-        else:
-            compare = ">" if oldest_first else "<"
-            rows = self._db.execute(
-                f"SELECT id, meter, ts, body FROM readings WHERE (ts, id) {compare} (?, ?) "
-                f"ORDER BY ts {order}, id {order} LIMIT ?",
-                (*after, limit),
-            )
+        where: list[str] = []
+        args: list[float] = []
+        if after is not None:
+            where.append(f"(ts, id) {'>' if oldest_first else '<'} (?, ?)")
+            args.extend(after)
+        if due_at is not None:
+            where.append("(resend_at IS NULL OR resend_at <= ?)")
+            args.append(due_at)
+        condition = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self._db.execute(
+            f"SELECT id, meter, ts, body FROM readings {condition}"
+            f"ORDER BY ts {order}, id {order} LIMIT ?",
+            (*args, limit),
+        )
         return [PendingRow(*row) for row in rows]
 
+    def mark_published(self, ids: Sequence[int], now: float, receipt_timeout_s: float) -> None:
+        """The broker acknowledged these rows: they wait for their receipt until a resend time
+        (the timeout, doubled with each send up to MAX_RESEND_FACTOR x)."""
+        with self._transaction():
+            for start in range(0, len(ids), DELETE_CHUNK):
+                chunk = ids[start : start + DELETE_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(
+                    "UPDATE readings SET sent_at = COALESCE(sent_at, ?), sends = sends + 1, "
+                    f"resend_at = ? + ? * MIN(1 << MIN(sends, 30), {MAX_RESEND_FACTOR}) "
+                    f"WHERE id IN ({marks})",
+                    (now, now, receipt_timeout_s, *chunk),
+                )
+
+    def delete_runs(
+        self, runs_by_meter: Iterable[tuple[str, Iterable[tuple[int, int, int]]]]
+    ) -> int:
+        """Delete the readings a receipt names, as (meter, [(first_ts, last_ts, step_s)]);
+        how many were still there."""
+        deleted = 0
+        with self._transaction():
+            for meter, runs in runs_by_meter:
+                for first, last, step in runs:
+                    if step == 0:
+                        cursor = self._db.execute(
+                            "DELETE FROM readings WHERE meter = ? AND ts = ?", (meter, first)
+                        )
+                    else:
+                        cursor = self._db.execute(
+                            "DELETE FROM readings WHERE meter = ? AND ts BETWEEN ? AND ? "
+                            "AND (ts - ?) % ? = 0",
+                            (meter, first, last, first, step),
+                        )
+                    deleted += cursor.rowcount
+        return deleted
+
+    def awaiting_receipt(self) -> tuple[int, float | None, float | None]:
+        """Rows acknowledged by the broker and waiting for their receipt: how many, the first
+        PUBACK time of the oldest, and the next resend time."""
+        count, first_sent, next_resend = self._db.execute(
+            "SELECT COUNT(*), MIN(sent_at), MIN(resend_at) FROM readings "
+            "WHERE resend_at IS NOT NULL"
+        ).fetchone()
+        return int(count), first_sent, next_resend
+
+    def overdue(self, now: float) -> int:
+        """Rows whose receipt did not come by their resend time."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM readings WHERE resend_at IS NOT NULL AND resend_at <= ?", (now,)
+        ).fetchone()
+        return int(row[0])
+
+    def count_rejected(self, count: int) -> int:
+        """Add readings a receipt says were rejected to the total kept across restarts."""
+        if count:
+            with self._transaction():
+                self._db.execute(
+                    "INSERT INTO counters (name, value) VALUES ('rejected', ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                    (count,),
+                )
+        return self._counter("rejected")
+
+    def rejected_total(self) -> int:
+        """Readings ever named rejected by a receipt."""
+        return self._counter("rejected")
+
     def mark_sent(self, ids: Sequence[int]) -> int:
-        """Delete readings the broker acknowledged; how many were still there."""
+        """Delete readings delivered (`delivery: broker`: the broker acknowledged them)."""
         deleted = 0
         with self._transaction():
             for start in range(0, len(ids), DELETE_CHUNK):

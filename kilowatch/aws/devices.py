@@ -41,7 +41,7 @@ class RegisteredDevice:
 
 
 def names_for_environment(environment: str) -> tuple[str, str]:
-    """(thing type, policy) the CDK stack of `environment` creates (see cdk/kilowatch_cdk/ingest)."""
+    """(thing type, policy) the CDK stack of `environment` creates (cdk/kilowatch_cdk/ingest)."""
     return f"kilowatch-{environment}-agent", f"kilowatch-{environment}-device"
 
 
@@ -52,19 +52,23 @@ def amazon_root_ca_pem() -> str:
     bundle = Path(certifi.where()).read_text(encoding="ascii")
     start = bundle.find(ROOT_CA_LABEL)
     if start < 0:
-        raise DeviceRegistrationError("certifi's CA bundle has no Amazon Root CA 1; upgrade certifi")
+        raise DeviceRegistrationError(
+            "certifi's CA bundle has no Amazon Root CA 1; upgrade certifi"
+        )
     begin = bundle.index("-----BEGIN CERTIFICATE-----", start)
     end = bundle.index("-----END CERTIFICATE-----", begin) + len("-----END CERTIFICATE-----")
     return bundle[begin:end] + "\n"
 
 
-def agent_settings_text(*, thing_name: str, plant: str, endpoint: str, cert_file: Path, key_file: Path, ca_file: Path) -> str:
-    """The agent's environment for IoT Core (an env file: `set -a; . FILE` or systemd EnvironmentFile)."""
+def agent_settings_text(
+    *, thing_name: str, plant: str, endpoint: str, cert_file: Path, key_file: Path, ca_file: Path
+) -> str:
+    """The agent's environment for IoT Core, as an env file (systemd EnvironmentFile, `set -a`)."""
     return (
         f"# kilowatch agent {thing_name} (plant {plant}) on AWS IoT Core.\n"
-        f"# The agent YAML must say `plant: {plant}` and `agent: {thing_name}`: the device policy lets\n"
-        "# this certificate connect only with client id = thing name, publish only to its plant's\n"
-        "# topics and to its own status topic, and read only its own receipts.\n"
+        f"# The agent YAML must say `plant: {plant}` and `agent: {thing_name}`: the device\n"
+        "# policy lets this certificate connect only with client id = thing name, publish only\n"
+        "# to its plant's topics and its own status topic, and read only its own receipts.\n"
         f"KILOWATCH_MQTT_URL=mqtts://{endpoint}:{MQTT_TLS_PORT}\n"
         f"KILOWATCH_MQTT_CLIENT_ID={thing_name}\n"
         f"KILOWATCH_MQTT_CA_FILE={ca_file}\n"
@@ -84,10 +88,13 @@ def _write_private(path: Path, text: str) -> None:
 def _check_inputs(thing_name: str, plant: str, files: list[Path]) -> None:
     if not THING_NAME_PATTERN.match(thing_name):
         raise DeviceRegistrationError(
-            f"thing name {thing_name!r} must be 1-64 letters, digits, '-' or '_' (it is also the agent id)"
+            f"thing name {thing_name!r} must be 1-64 letters, digits, '-' or '_' "
+            "(it is also the agent id)"
         )
     if not ID_PATTERN.match(plant):
-        raise DeviceRegistrationError(f"plant {plant!r} is not a kilowatch id ([A-Za-z0-9_.-], 1-64 characters)")
+        raise DeviceRegistrationError(
+            f"plant {plant!r} is not a kilowatch id ([A-Za-z0-9_.-], 1-64 characters)"
+        )
     existing = [str(f) for f in files if f.exists()]
     if existing:
         raise DeviceRegistrationError(
@@ -105,7 +112,7 @@ def register_device(
     cert_dir: Path,
     settings_file: Path,
 ) -> RegisteredDevice:
-    """Create the thing (attribute plant), an active certificate with the device policy, write files.
+    """Create the thing (attribute plant) and an active certificate with the policy; write files.
 
     `iot` is a boto3 IoT client. Nothing is left behind when a step fails after the
     certificate exists: the certificate is detached, deactivated and deleted, the thing deleted.
@@ -122,7 +129,9 @@ def register_device(
         if err.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
     else:
-        raise DeviceRegistrationError(f"thing {thing_name!r} already exists; register a new name or delete it first")
+        raise DeviceRegistrationError(
+            f"thing {thing_name!r} already exists; register a new name or delete it first"
+        )
 
     endpoint = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
     iot.create_thing(
@@ -137,7 +146,13 @@ def register_device(
         iot.attach_policy(policyName=policy_name, target=arn)
         iot.attach_thing_principal(thingName=thing_name, principal=arn)
     except Exception:
-        _undo(iot, thing_name, policy_name, certificate.get("certificateArn"), certificate.get("certificateId"))
+        _undo(
+            iot,
+            thing_name,
+            policy_name,
+            certificate.get("certificateArn"),
+            certificate.get("certificateId"),
+        )
         raise
     _write_private(cert_file, certificate["certificatePem"])
     _write_private(key_file, certificate["keyPair"]["PrivateKey"])
@@ -150,7 +165,12 @@ def register_device(
             cert_file=cert_file.resolve(), key_file=key_file.resolve(), ca_file=ca_file.resolve(),
         ),
     )  # fmt: skip
-    logger.info("registered thing %s (plant %s), certificate %s", thing_name, plant, certificate["certificateId"])
+    logger.info(
+        "registered thing %s (plant %s), certificate %s",
+        thing_name,
+        plant,
+        certificate["certificateId"],
+    )
     return RegisteredDevice(
         thing_name=thing_name,
         plant=plant,
@@ -164,7 +184,9 @@ def register_device(
     )
 
 
-def _undo(iot: Any, thing_name: str, policy_name: str, arn: str | None, certificate_id: str | None) -> None:
+def _undo(
+    iot: Any, thing_name: str, policy_name: str, arn: str | None, certificate_id: str | None
+) -> None:
     """Remove what a failed registration created, best effort (the original error is raised)."""
     steps: list[tuple[str, dict[str, Any]]] = []
     if arn and certificate_id:
@@ -178,5 +200,5 @@ def _undo(iot: Any, thing_name: str, policy_name: str, arn: str | None, certific
     for method, arguments in steps:
         try:
             getattr(iot, method)(**arguments)
-        except Exception as err:  # noqa: BLE001 - the cleanup must try every step
+        except Exception as err:
             logger.debug("cleanup %s failed: %s", method, err)

@@ -21,7 +21,7 @@ from kilowatch.billing.bill import Bill, to_cents
 from kilowatch.billing.compute import lookback_months
 from kilowatch.billing.errors import BillingError
 from kilowatch.billing.periods import BillingPeriod, period_containing, shifted
-from kilowatch.billing.pricing import peaks, price
+from kilowatch.billing.pricing import peaks, price, window_demand
 from kilowatch.billing.running import RunningBill
 from kilowatch.billing.usage import Usage, bucket_seconds
 from kilowatch.tariff import PlantTariff
@@ -200,10 +200,13 @@ def project_demand(
     )
     before = price(plant, period, without, prior_peaks=prior_peaks)
     after = price(plant, period, with_window, prior_peaks=prior_peaks)
-    window_period = str(
-        plant.cost_many(np.array([end]), np.array([demand.window_s]), np.zeros(1)).period[0]
-    )
+    # The window's time-of-use period, as the bill decides it (a charge's `periods`).
+    windows = window_demand(plant, period, with_window)
+    window_period = str(windows.period[windows.end_ts == end][0])
     multiplier = demand_multiplier(plant)
+    ratchets = any(charge.ratchet is not None for charge in demand.charges)
+    peaks_without = peaks(plant, period, without) if ratchets else {}
+    peaks_with = peaks(plant, period, with_window) if ratchets else {}
     out = []
     for charge in demand.charges:
         if charge.months is not None and period.month not in charge.months:
@@ -212,14 +215,7 @@ def project_demand(
             continue
         peak_before = next(p for p in before.peaks if p.charge == charge.name)
         this_period = to_cents(_demand_line(after, charge) - _demand_line(before, charge))
-        reach = _ratchet_reach(
-            plant,
-            period,
-            charge,
-            prior_peaks,
-            peaks(plant, period, without),
-            peaks(plant, period, with_window),
-        )
+        reach = _ratchet_reach(plant, period, charge, prior_peaks, peaks_without, peaks_with)
         out.append(
             DemandProjection(
                 plant=plant_id,
@@ -392,33 +388,47 @@ class DemandWatch:
             out.append(peaks(plant, earlier, self.running.usage(earlier.label)))
         return out
 
-    def demand(self, now: int) -> list[DemandProjection]:
-        """The open window of each demand charge, projected."""
+    def project(self, now: int) -> tuple[list[DemandProjection], BudgetProjection]:
+        """The open window of each demand charge projected, and the bill projected against the
+        budget (the plant's usage merged once for both)."""
         plant = self.running.plant
+        zone, read_day = plant.zone, plant.tariff.billing.read_day
+        usages: dict[str, tuple[Usage, list[dict[str, float]]]] = {}
+
+        def usage(period: BillingPeriod) -> tuple[Usage, list[dict[str, float]]]:
+            if period.label not in usages:
+                usages[period.label] = (
+                    self.running.usage(period.label),
+                    self.prior_peaks(period),
+                )
+            return usages[period.label]
+
+        demand: list[DemandProjection] = []
         window = open_window(plant, now)
-        if window is None:
-            return []
-        period = period_containing(window[1] - 1, plant.zone, plant.tariff.billing.read_day)
-        return project_demand(
+        if window is not None:
+            window_period = period_containing(window[1] - 1, zone, read_day)
+            demand = project_demand(
+                plant,
+                self.running.plant_id,
+                now,
+                *usage(window_period),
+                self._latest,
+                limit_kw=self.limit_kw,
+                stale_after_s=self.stale_after_s,
+            )
+        bill = project_bill(
             plant,
             self.running.plant_id,
             now,
-            self.running.usage(period.label),
-            self.prior_peaks(period),
-            self._latest,
-            limit_kw=self.limit_kw,
-            stale_after_s=self.stale_after_s,
+            *usage(period_containing(now, zone, read_day)),
+            budget=self.budget,
         )
+        return demand, bill
+
+    def demand(self, now: int) -> list[DemandProjection]:
+        """The open window of each demand charge, projected."""
+        return self.project(now)[0]
 
     def bill(self, now: int) -> BudgetProjection:
         """The period's bill projected at the recent run rate, against the budget."""
-        plant = self.running.plant
-        period = period_containing(now, plant.zone, plant.tariff.billing.read_day)
-        return project_bill(
-            plant,
-            self.running.plant_id,
-            now,
-            self.running.usage(period.label),
-            self.prior_peaks(period),
-            budget=self.budget,
-        )
+        return self.project(now)[1]

@@ -126,8 +126,9 @@ class RunningBills:
             self._flush()
             lines = []
             for watch in self._watches.values():
-                lines += [demand_watch_line(p) for p in watch.demand(int(now))]
-                lines.append(budget_watch_line(watch.bill(int(now))))
+                demand, bill = watch.project(int(now))
+                lines += [demand_watch_line(p) for p in demand]
+                lines.append(budget_watch_line(bill))
             return lines
 
     def lines(self, now: float) -> list[str]:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
+import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from kilowatch.bridge.bills import RunningBills
 from kilowatch.bridge.health import BridgeHealth, Window
+from kilowatch.bridge.receipts import batch_receipts
 from kilowatch.bridge.settings import BridgeSettings
 from kilowatch.contract import Rejection
 from kilowatch.influx.schema import LineLayout, plant_info_line
@@ -161,15 +164,20 @@ class Bridge:
     def _on_publishes(self, _client: mqtt.Client, publishes: list[Publish]) -> None:
         # Kept minimal: this thread's time per message sets the bridge's ceiling.
         self.health.messages_received_total += len(publishes)  # written by this thread only
-        while (
-            self.queue_depth >= self._max_pending or self.pending_bytes >= self._max_pending_bytes
-        ) and not self._stopping.is_set():
-            # Full: the socket is not read and the broker holds the rest.
-            self._stopping.wait(0.01)
         read = Received(publishes, self._connection, self._clock())
         self._received_bytes += _payload_bytes(read)
         self._received += len(publishes)
         self._pending.put(read)
+        if self._full():
+            # Full: stop reading the socket (the broker holds the rest). Never wait here: this
+            # thread also sends the keepalive, and a broker that hears nothing for 1.5 x
+            # keepalive drops the connection and redelivers everything unacknowledged.
+            self._client.pause_reading()
+
+    def _full(self) -> bool:
+        return (
+            self.queue_depth >= self._max_pending or self.pending_bytes >= self._max_pending_bytes
+        )
 
     # Main thread: batch and cost
 
@@ -180,7 +188,9 @@ class Bridge:
         n and n+1, so the broker keeps sending (batches are smaller than its in-flight window).
         """
         target = self._settings.mqtt
-        self._client.connect_async(target.host, target.port, keepalive=30)
+        self._client.connect_async(
+            target.host, target.port, keepalive=self._settings.mqtt_keepalive_s
+        )
         self._client.loop_start()
         stores = [
             threading.Thread(target=self._store_loop, name=f"bridge-store-{n}", daemon=True)
@@ -281,6 +291,8 @@ class Bridge:
         It sleeps instead of waiting on the queue: a thread woken by each read would take the
         GIL from the network thread many times a second.
         """
+        if self._client.reading_paused and not self._full():
+            self._client.resume_reading()
         first, self._leftover = self._leftover, None
         if first is None:
             try:
@@ -331,6 +343,8 @@ class Bridge:
             return  # stopped while InfluxDB was down: nothing acknowledged, the broker redelivers
         self._acknowledge(batch.number, batch.reads)
         processed = batch.processed
+        if self._settings.receipts:
+            self._send_receipts(batch, refused)
         stored = processed.stored_readings(refused)
         if self._running is not None:
             self._running.count(stored)
@@ -346,6 +360,27 @@ class Bridge:
             lag_s=now - min(read.at for read in batch.reads),
             newest_ts=processed.newest_ts,
         )
+
+    def _send_receipts(self, batch: Batch, refused: set[Key]) -> None:
+        """Tell each agent that asked which of its readings this batch stored or rejected (QoS 1;
+        paho keeps them across a reconnect). Sent after the PUBACKs: a receipt lost in a crash
+        only makes the agent send those readings again, and they are stored once."""
+        receipts = batch_receipts(
+            batch.messages, batch.processed, refused, self._clock(), self._settings.topic_prefix
+        )
+        if receipts and self._settings.test_kill_before_receipts:
+            self._kill_before_receipts()
+        for topic, payload in receipts:
+            self._client.publish(topic, payload, qos=1)
+
+    def _kill_before_receipts(self) -> None:
+        """Tests only: die like a power cut after the PUBACKs have left, before the receipts."""
+        deadline = time.monotonic() + 5
+        while self._client.want_write() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)  # the bytes are in the kernel; let them reach the broker
+        logger.error("KILOWATCH_TEST_KILL_BEFORE_RECEIPTS is set: killing the bridge (SIGKILL)")
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def _write_demand_watch(self, now: float) -> None:
         """The demand and budget projections, when due; InfluxDB down: the next batch's."""

@@ -45,6 +45,17 @@ class BridgeSettings(MqttSettings, InfluxSettings):
         10.0, gt=0, description="plant_info and billing points period (at health points)"
     )
     log_interval_s: float = Field(60.0, gt=0, description="health log line period")
+    mqtt_keepalive_s: int = Field(
+        30, ge=2, le=3600, description="MQTT keepalive (the broker drops it after 1.5x silent)"
+    )
+    receipts: bool = Field(
+        True, description="publish receipts to agents whose readings name them (after storing)"
+    )
+    test_kill_before_receipts: bool = Field(
+        False,
+        description="tests only: SIGKILL itself after the first stored batch's PUBACKs, "
+        "before its receipts (proves that an agent resends what lost its receipt)",
+    )
     demand_watch: bool = Field(
         True, description="write demand_watch and budget_watch points after stored batches"
     )

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(
-    help="Operate kilowatch on AWS (the CDK app in cdk/): register edge agents with IoT Core.",
+    help="Operate kilowatch on AWS (the CDK app in cdk/): devices, Grafana data sources.",
     no_args_is_help=True,
 )
 
@@ -19,21 +19,27 @@ def _run(body: Callable[[], int]) -> None:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     from kilowatch.aws.devices import DeviceRegistrationError
+    from kilowatch.aws.grafana import GrafanaSourcesError
 
     try:
         code = body()
-    except DeviceRegistrationError as err:
+    except (DeviceRegistrationError, GrafanaSourcesError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     except NoCredentialsError:
-        typer.echo("error: no AWS credentials found; set AWS_PROFILE or run `aws configure`", err=True)
+        typer.echo(
+            "error: no AWS credentials found; set AWS_PROFILE or run `aws configure`", err=True
+        )
         raise typer.Exit(2) from None
     except NoRegionError:
         typer.echo("error: no AWS region set; pass --region or set AWS_REGION", err=True)
         raise typer.Exit(2) from None
     except ClientError as err:
         error = err.response.get("Error", {})
-        typer.echo(f"error: AWS refused {err.operation_name}: {error.get('Code')}: {error.get('Message')}", err=True)
+        typer.echo(
+            f"error: AWS refused {err.operation_name}: {error.get('Code')}: {error.get('Message')}",
+            err=True,
+        )
         raise typer.Exit(2) from None
     except BotoCoreError as err:
         typer.echo(f"error: {err}", err=True)
@@ -43,17 +49,26 @@ def _run(body: Callable[[], int]) -> None:
 
 @app.command("register-device")
 def register_device(
-    thing: Annotated[str, typer.Option("--thing", help="thing name = MQTT client id = the agent's `agent` id")],
+    thing: Annotated[
+        str, typer.Option("--thing", help="thing name = MQTT client id = the agent's `agent` id")
+    ],
     plant: Annotated[str, typer.Option("--plant", help="plant id the device may publish for")],
     agent_config_out: Annotated[
         Path | None,
-        typer.Option("--agent-config-out", help="agent settings (env file) to write; default CERT_DIR/THING.env"),
+        typer.Option(
+            "--agent-config-out",
+            help="agent settings (env file) to write; default CERT_DIR/THING.env",
+        ),
     ] = None,
-    cert_dir: Annotated[Path, typer.Option("--cert-dir", help="folder for the certificate, key and CA")] = Path("."),
+    cert_dir: Annotated[
+        Path, typer.Option("--cert-dir", help="folder for the certificate, key and CA")
+    ] = Path("."),
     environment: Annotated[
         str, typer.Option("--environment", "-e", help="the CDK environment (stack Kilowatch-ENV)")
     ] = "dev",
-    region: Annotated[str | None, typer.Option("--region", help="AWS region (default: AWS_REGION)")] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="AWS region (default: AWS_REGION)")
+    ] = None,
 ) -> None:
     """Create an IoT thing with its certificate and the device policy; write the agent's files."""
     import boto3
@@ -72,10 +87,68 @@ def register_device(
             cert_dir=cert_dir,
             settings_file=agent_config_out or cert_dir / f"{thing}.env",
         )
-        typer.echo(f"thing {device.thing_name} (plant {device.plant}) registered; certificate {device.certificate_id}")
-        typer.echo(f"  certificate {device.cert_file}\n  private key {device.key_file} (0600)\n  CA {device.ca_file}")
-        typer.echo(f"  agent settings {device.settings_file}: broker mqtts://{device.endpoint}:8883")
-        typer.echo(f"set `plant: {device.plant}` and `agent: {device.thing_name}` in the agent's YAML")
+        typer.echo(
+            f"thing {device.thing_name} (plant {device.plant}) registered; "
+            f"certificate {device.certificate_id}"
+        )
+        typer.echo(
+            f"  certificate {device.cert_file}\n  private key {device.key_file} (0600)\n"
+            f"  CA {device.ca_file}"
+        )
+        typer.echo(
+            f"  agent settings {device.settings_file}: broker mqtts://{device.endpoint}:8883"
+        )
+        typer.echo(
+            f"set `plant: {device.plant}` and `agent: {device.thing_name}` in the agent's YAML"
+        )
+        return 0
+
+    _run(body)
+
+
+@app.command("grafana-sources")
+def grafana_sources(
+    stack: Annotated[str, typer.Option("--stack", help="the deployed stack, e.g. Kilowatch-prod")],
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="KILOWATCH_GRAFANA_TOKEN",
+            help="Grafana service account token, Admin role (env KILOWATCH_GRAFANA_TOKEN)",
+        ),
+    ],
+    url: Annotated[
+        str | None, typer.Option("--url", help="Grafana URL (default: the stack's GrafanaUrl)")
+    ] = None,
+    region: Annotated[str | None, typer.Option("--region", help="AWS region")] = None,
+) -> None:
+    """Create or update the InfluxDB and Athena data sources of the stack in its Grafana."""
+    import boto3
+    from grafana_client import GrafanaApi
+
+    from kilowatch.aws import grafana as sources
+
+    def body() -> int:
+        session = boto3.session.Session(region_name=region)
+        outputs = sources.stack_outputs(session.client("cloudformation"), stack)
+        base_url = url or outputs.grafana_url
+        if not base_url:
+            raise sources.GrafanaSourcesError(
+                f"stack {stack!r} has no Grafana workspace; pass --url of your Grafana"
+            )
+        secrets = session.client("secretsmanager")
+        influx_token, bucket = sources.reader_credentials(secrets, outputs.reader_secret_arn)
+        wanted = [
+            sources.influx_source(url=outputs.influx_url, database=bucket, token=influx_token),
+            sources.athena_source(
+                region=session.region_name or "",
+                workgroup=outputs.athena_workgroup,
+                database=outputs.glue_database,
+            ),
+        ]
+        api = GrafanaApi.from_url(base_url.rstrip("/") + "/", credential=token, timeout=10.0)
+        for line in sources.upsert_sources(api, wanted):
+            typer.echo(line)
+        typer.echo(f"now: kilowatch dashboards push --url {base_url}")
         return 0
 
     _run(body)

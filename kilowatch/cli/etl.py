@@ -96,7 +96,7 @@ def production(
     influx_bucket: BucketOption = "kilowatch",
     influx_org: OrgOption = "kilowatch",
     influx_version: VersionOption = "auto",
-    log_level: LogOption = "WARNING",
+    log_level: LogOption = "INFO",
 ) -> None:
     """Production volumes (date or start, line, product, units [, shift]) -> measurement
     `production`; then energy intensity (kWh and cost per unit) per line and local day."""
@@ -130,7 +130,7 @@ def bill(
     influx_bucket: BucketOption = "kilowatch",
     influx_org: OrgOption = "kilowatch",
     influx_version: VersionOption = "auto",
-    log_level: LogOption = "WARNING",
+    log_level: LogOption = "INFO",
 ) -> None:
     """Utility bills: reconcile them with kilowatch's, per month and component (CSV, Excel);
     or load Green Button intervals as the utility meter's readings (XML)."""
@@ -170,7 +170,7 @@ def enpi(
     influx_bucket: BucketOption = "kilowatch",
     influx_org: OrgOption = "kilowatch",
     influx_version: VersionOption = "auto",
-    log_level: LogOption = "WARNING",
+    log_level: LogOption = "INFO",
 ) -> None:
     """Energy performance indicators: a baseline of energy on production (and degree-days)
     per line, R², and the CUSUM of savings; energy from the file or from InfluxDB."""

@@ -16,7 +16,7 @@ import typer
 if TYPE_CHECKING:
     import pandas as pd
 
-    from kilowatch.query import Query
+    from kilowatch.query import Query, Runner
 
 app = typer.Typer(
     help="Energy, cost, demand, base load, top consumers, load profile, completeness and the "
@@ -120,7 +120,7 @@ def _build(kind: str, options: dict[str, Any]) -> Query:
     return query
 
 
-def _runner(options: dict[str, Any]) -> Any:
+def _runner(options: dict[str, Any]) -> Runner:
     from kilowatch.query import FluxRunner, InfluxQLRunner, QueryError, SqlRunner
 
     token = os.environ.get(TOKEN_ENV, "")
@@ -162,16 +162,21 @@ def _print_table(frame: pd.DataFrame) -> None:
     Console().print(table)
 
 
-def _write(frame: pd.DataFrame, out: Path) -> None:
+OUT_SUFFIXES = (".csv", ".parquet")
+
+
+def _check_out(out: Path | None) -> None:
     from kilowatch.query import QueryError
 
-    suffix = out.suffix.lower()
-    if suffix == ".csv":
-        frame.to_csv(out)
-    elif suffix in (".parquet", ".pq"):
-        frame.to_parquet(out)
-    else:
+    if out is not None and out.suffix.lower() not in OUT_SUFFIXES:
         raise QueryError(f"--out {out}: the file name must end in .csv or .parquet")
+
+
+def _write(frame: pd.DataFrame, out: Path) -> None:
+    if out.suffix.lower() == ".csv":
+        frame.to_csv(out)
+    else:
+        frame.to_parquet(out)
     typer.echo(f"wrote {len(frame)} rows to {out}", err=True)
 
 
@@ -181,6 +186,7 @@ def _execute(kind: str, options: dict[str, Any]) -> None:
 
     try:
         query = _build(kind, options)
+        _check_out(options["out"])
         if options["show_query"]:
             _show(query, options["database"])
             return

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from kilowatch.sfn.client import SfnApi
 
 app = typer.Typer(
     help="Follow the production Step Functions workflows: progress, ETA, results, errors.",
@@ -18,9 +21,10 @@ OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="download the S3 results the output names into DIR"),
 ]
-IntervalOption = Annotated[float, typer.Option("--interval", help="seconds between polls")]
+IntervalOption = Annotated[float, typer.Option("--interval", min=0.1, help="seconds between polls")]
 RunsOption = Annotated[
-    int, typer.Option("--runs", help="successful past runs the ETA's medians are taken over")
+    int,
+    typer.Option("--runs", min=1, help="successful past runs the ETA's medians are taken over"),
 ]
 
 
@@ -36,7 +40,8 @@ def _run(body: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
-def _api():  # type: ignore[no-untyped-def]
+def _api() -> SfnApi:
+    """Step Functions and S3 clients from boto3's standard settings."""
     from kilowatch.sfn.client import SfnApi
 
     return SfnApi.from_environment()
@@ -94,7 +99,7 @@ def watch_command(
 @app.command("list")
 def list_command(
     state_machine: Annotated[str, typer.Argument(help="state machine name or ARN")],
-    limit: Annotated[int, typer.Option(help="how many of the newest")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="how many of the newest")] = 20,
     status: Annotated[
         str | None, typer.Option(help="RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED")
     ] = None,

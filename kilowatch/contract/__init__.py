@@ -14,7 +14,7 @@ from kilowatch.contract.agent_status import (
     status_subscription,
     status_topic,
 )
-from kilowatch.contract.ids import ID_PATTERN, ID_RULE, check_id, is_id
+from kilowatch.contract.ids import ID_PATTERN, ID_RULE, check_id
 from kilowatch.contract.readings import (
     DEFAULT_INTERVAL_S,
     DEFAULT_PREFIX,
@@ -57,7 +57,6 @@ __all__ = [
     "TopicError",
     "check_id",
     "encode_readings",
-    "is_id",
     "parse_agent_status",
     "parse_message",
     "parse_reading",

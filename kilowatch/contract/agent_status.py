@@ -51,6 +51,10 @@ class AgentStatus:
     polls_skipped: int  # polls not stored because storage is full, since start
     uptime_s: float
     version: str = ""
+    # Receipts (delivery: stored); None from an agent in delivery: broker, or an older one.
+    awaiting_receipt_readings: int | None = None  # acknowledged by the broker, not yet stored
+    awaiting_receipt_s: float | None = None  # how long the oldest of them has waited
+    readings_rejected: int | None = None  # named rejected by a receipt, ever (kept in SQLite)
 
     @property
     def backlog_age_s(self) -> float:
@@ -134,6 +138,9 @@ def parse_agent_status(
             polls_skipped=_count(doc, "polls_skipped"),
             uptime_s=_seconds(doc, "uptime_s"),
             version=str(doc.get("version", ""))[:64],
+            awaiting_receipt_readings=_optional_count(doc, "awaiting_receipt_readings"),
+            awaiting_receipt_s=_optional_seconds(doc, "awaiting_receipt_s"),
+            readings_rejected=_optional_count(doc, "readings_rejected"),
         )
     except InvalidField as bad:
         return reject(bad.reason, bad.detail)
@@ -155,6 +162,10 @@ def _optional_count(doc: dict[str, Any], name: str) -> int | None:
 def _optional_ts(doc: dict[str, Any], name: str) -> int | None:
     value = doc.get(name)
     return None if value is None else parse_ts(value)
+
+
+def _optional_seconds(doc: dict[str, Any], name: str) -> float | None:
+    return None if doc.get(name) is None else _seconds(doc, name)
 
 
 def _flag(doc: dict[str, Any], name: str) -> bool:

@@ -10,11 +10,6 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 ID_RULE = "1-64 characters of A-Z a-z 0-9 _ . -"
 
 
-def is_id(value: str) -> bool:
-    """Whether `value` follows the id rule."""
-    return ID_PATTERN.match(value) is not None
-
-
 def check_id(value: str, what: str = "") -> str:
     """`value` if it follows the id rule, else ValueError naming it (and `what` it is)."""
     if not ID_PATTERN.match(value):

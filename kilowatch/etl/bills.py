@@ -7,7 +7,6 @@ Pure: DataFrames (and Bills) in, DataFrames or line-protocol text out.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,7 @@ import pandas as pd
 from kilowatch.billing import Bill, BillingError, parse_period
 from kilowatch.config import PlantConfig
 from kilowatch.etl.errors import EtlError
-from kilowatch.etl.frames import check_columns, numbers, pa, validate
+from kilowatch.etl.frames import check_columns, numbers, pa, renamed, validate
 from kilowatch.influx.schema import reconciliation_lines
 
 DEFAULT_THRESHOLD_PERCENT = 2.0
@@ -145,11 +144,11 @@ def validate_bills(
     COMPONENTS (or their ALIASES, or UNIT_COLUMNS such as energy_mwh). Out: billing_period and
     each component given, float64 (NaN where the cell is blank).
     """
-    frame = frame.rename(columns={k: v for k, v in ALIASES.items() if k in frame.columns})
+    frame = renamed(frame, ALIASES)
     factors: dict[str, float] = {}
     for name, (component, factor) in UNIT_COLUMNS.items():
         if name in frame.columns and component not in frame.columns:
-            frame = frame.rename(columns={name: component})
+            frame = renamed(frame, {name: component})
             factors[component] = factor
     components = [c for c in COMPONENTS if c in frame.columns]
     check_columns(frame, source, ["period"], one_of=[list(COMPONENTS)] if not components else [])
@@ -221,7 +220,7 @@ def reconcile(
 
 def reconciliation_points(reconciled: pd.DataFrame, plant: PlantConfig, read_day: int) -> list[str]:
     """Line protocol for measurement `bill_reconciliation`, at each billing period's start."""
-    zone = ZoneInfo(plant.timezone)
+    zone = plant.zone
     starts: dict[str, int] = {}
     for label in reconciled["billing_period"].unique():
         try:

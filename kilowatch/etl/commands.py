@@ -19,6 +19,7 @@ from rich.table import Table
 from kilowatch.billing import compute_bill, lookback_months
 from kilowatch.billing.periods import parse_period, shifted
 from kilowatch.config import PlantConfig, load_config
+from kilowatch.contract import check_id
 from kilowatch.etl import bills, indicators, production
 from kilowatch.etl.errors import EtlError
 from kilowatch.etl.frames import read_table
@@ -119,14 +120,21 @@ def run_production(
 
 
 def _intensity_summary(intensity: pd.DataFrame) -> Table:
+    """The table per line and day, or per line for long files (ratios over the days that
+    have stored energy)."""
     if len(intensity) <= MAX_ROWS_SHOWN:
         return _table(intensity, "energy intensity per line and day")
-    per_line = intensity.groupby("line", as_index=False)[["units", "energy_kwh", "cost"]].sum()
-    per_line["kwh_per_unit"] = per_line["energy_kwh"] / per_line["units"].where(
-        per_line["units"] > 0
-    )
-    per_line["cost_per_unit"] = per_line["cost"] / per_line["units"].where(per_line["units"] > 0)
-    return _table(per_line, "energy intensity per line (whole file)")
+    known = intensity.dropna(subset=["energy_kwh"])
+    per_line = intensity.groupby("line", as_index=False)["units"].sum()
+    sums = known.groupby("line")[["units", "energy_kwh", "cost"]].sum()
+    per_line = per_line.join(sums.add_suffix("_known"), on="line")
+    produced = per_line["units_known"].where(per_line["units_known"] > 0)
+    per_line["energy_kwh"] = per_line["energy_kwh_known"]
+    per_line["cost"] = per_line["cost_known"]
+    per_line["kwh_per_unit"] = per_line["energy_kwh"] / produced
+    per_line["cost_per_unit"] = per_line["cost"] / produced
+    columns = ["line", "units", "energy_kwh", "cost", "kwh_per_unit", "cost_per_unit"]
+    return _table(per_line[columns], "energy intensity per line (days with stored energy)")
 
 
 def run_bill(
@@ -147,6 +155,10 @@ def run_bill(
     costing = plant_costing(site)
     console = _console(out)
     if path.suffix.lower() in GREEN_BUTTON_SUFFIXES:
+        try:
+            check_id(meter, "--meter")
+        except ValueError as err:
+            raise EtlError(str(err)) from None
         readings = validate_intervals(read_greenbutton(path), str(path))
         lines = intervals_points(readings, costing, site.id, meter)
         if influx is not None:
@@ -202,6 +214,27 @@ def run_bill(
     return 0
 
 
+def _models_shown(models: pd.DataFrame) -> pd.DataFrame:
+    """The model table in a terminal's width: short names, drivers the data had."""
+    shown = pd.DataFrame(
+        {
+            "line": models["line"],
+            "baseline": [
+                f"{a:%Y-%m-%d}..{b:%Y-%m-%d}"
+                for a, b in zip(models["baseline_from"], models["baseline_to"], strict=True)
+            ],
+            "days": models["observations"].astype(str),
+            "base kWh": models["intercept_kwh"],
+            "kWh/unit": models["kwh_per_unit"],
+            "kWh/HDD": models["kwh_per_hdd"],
+            "kWh/CDD": models["kwh_per_cdd"],
+            "R²": models["r_squared"],
+            "CV(RMSE) %": models["cv_rmse_percent"],
+        }
+    )
+    return shown.dropna(axis=1, how="all")
+
+
 def run_enpi(
     path: Path,
     *,
@@ -228,7 +261,7 @@ def run_enpi(
         energy = daily_energy(influx, site, first, last)
         data = data.merge(energy[["day", "line", "energy_kwh"]], on=["day", "line"], how="left")
     result = indicators.enpi(data, baseline_end)
-    console.print(_table(result.models, f"energy baselines of plant {site.id}"))
+    console.print(_table(_models_shown(result.models), f"energy baselines of plant {site.id}"))
     last_cusum = result.tracking.groupby("line")["cusum_kwh"].last()
     for line, cusum in last_cusum.items():
         console.print(f"{line}: CUSUM of savings {cusum:,.1f} kWh (positive: less than baseline)")

@@ -53,12 +53,16 @@ def row_ranges(rows: Sequence[int]) -> str:
 
 
 def describe(problem: Problem) -> str:
-    """'column units: is not a number in rows 3, 7-9 (abc, n/a)'."""
-    where = f"column {problem.column}" if problem.column else "row"
+    """'column units: is not a number in rows 3, 7-9 (abc, n/a)'; a whole-row problem:
+    'rows 2-3: repeats another row's ...'."""
+    noun = "row" if len(problem.rows) == 1 else "rows"
+    if not problem.column:
+        return f"{noun} {row_ranges(problem.rows)}: {problem.problem}"
     if not problem.rows:
-        return f"{where}: {problem.problem}"
+        return f"column {problem.column}: {problem.problem}"
     shown = ", ".join(problem.values[:MAX_VALUES_SHOWN])
     more = "" if len(problem.values) <= MAX_VALUES_SHOWN else ", ..."
     values = f" ({shown}{more})" if shown else ""
-    noun = "row" if len(problem.rows) == 1 else "rows"
-    return f"{where}: {problem.problem} in {noun} {row_ranges(problem.rows)}{values}"
+    return (
+        f"column {problem.column}: {problem.problem} in {noun} {row_ranges(problem.rows)}{values}"
+    )

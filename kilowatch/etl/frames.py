@@ -31,6 +31,7 @@ NOT_NULLABLE_CHECK = "not_nullable"
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 
+HEADERS = "headers"  # DataFrame.attrs key: column name -> the file's header text
 Explain = Callable[[str], str]
 """Says why one raw cell could not be parsed ("is not a number")."""
 
@@ -85,7 +86,11 @@ def read_table(path: Path, aliases: Mapping[str, str] | None = None) -> pd.DataF
                 sep="\t" if suffix == ".tsv" else ",",
                 encoding="utf-8-sig",  # Excel's "CSV UTF-8" starts with a byte-order mark
             )
-        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        except UnicodeDecodeError:
+            raise EtlError(
+                f'{path} is not UTF-8 text; save it as "CSV UTF-8" (or as .xlsx) and try again'
+            ) from None
+        except (ValueError, pd.errors.ParserError) as err:
             raise EtlError(f"{path} cannot be read as CSV: {err}") from None
         frame = frame.fillna("")
     elif suffix in EXCEL_SUFFIXES:
@@ -94,11 +99,18 @@ def read_table(path: Path, aliases: Mapping[str, str] | None = None) -> pd.DataF
         if header is None:
             raise EtlError(f"{path} has no header row")
         names = [_cell_text(cell) for cell in header]
-        body = [[_cell_text(cell) for cell in row[: len(names)]] for row in rows]
+        width = len(names)
+        body = [[_cell_text(cell) for cell in (*row, *[None] * width)[:width]] for row in rows]
         frame = pd.DataFrame(body, columns=names, dtype=str)
     else:
         raise EtlError(f"{path} must be a .csv or .xlsx file, not {suffix or 'without suffix'}")
-    frame.columns = [_alias(snake(c), aliases or {}) for c in frame.columns]
+    names = [_alias(snake(c), aliases or {}) for c in frame.columns]
+    twice = sorted({n for n in names if n and names.count(n) > 1})
+    if twice:
+        raise EtlError(f"{path} has the column(s) {', '.join(twice)} more than once")
+    # Problems name columns as the file's header does ("Energy (MWh)"), not as renamed here.
+    frame.attrs[HEADERS] = {new: str(old) for new, old in zip(names, frame.columns, strict=True)}
+    frame.columns = names
     frame.index = pd.RangeIndex(2, len(frame) + 2)
     if not len(frame.columns):
         return frame
@@ -110,6 +122,17 @@ def read_table(path: Path, aliases: Mapping[str, str] | None = None) -> pd.DataF
 
 def _alias(name: str, aliases: Mapping[str, str]) -> str:
     return aliases.get(name, name)
+
+
+def renamed(frame: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
+    """Columns renamed (aliases, unit columns), the file's header text kept for problems."""
+    names = {old: new for old, new in names.items() if old in frame.columns}
+    if not names:
+        return frame
+    headers = dict(frame.attrs.get(HEADERS, {}))
+    out = frame.rename(columns=names)
+    out.attrs[HEADERS] = {names.get(k, k): v for k, v in headers.items()}
+    return out
 
 
 def check_columns(
@@ -171,11 +194,12 @@ def problems_of(
             found.setdefault((column, check), [])
             continue
         found.setdefault((column, check), []).append((int(row), value))
+    headers: Mapping[str, str] = raw.attrs.get(HEADERS, {})
     problems = []
     for (column, check), cases in found.items():
         rows = tuple(sorted({row for row, _ in cases}))
         values = tuple(dict.fromkeys(v for _, v in sorted(cases) if v))
-        problems.append(Problem(column, check, rows, values))
+        problems.append(Problem(headers.get(column, column), check, rows, values))
     return sorted(problems, key=lambda p: (p.rows[:1] or (0,), p.column, p.problem))
 
 

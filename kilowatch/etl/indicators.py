@@ -16,7 +16,15 @@ import pandas as pd
 
 from kilowatch.config import PlantConfig
 from kilowatch.etl.errors import EtlError
-from kilowatch.etl.frames import check_columns, days, explain_day, explain_number, numbers, pa
+from kilowatch.etl.frames import (
+    check_columns,
+    days,
+    explain_day,
+    explain_number,
+    numbers,
+    pa,
+    renamed,
+)
 from kilowatch.etl.frames import validate as validate_schema
 
 ALIASES = {
@@ -80,11 +88,11 @@ def validate_enpi(
     Out: day (datetime64), line, units and each of energy_kwh, hdd, cdd given (float64).
     Without energy_kwh the energy comes from InfluxDB (see etl.commands.run_enpi).
     """
-    frame = frame.rename(columns={k: v for k, v in ALIASES.items() if k in frame.columns})
+    frame = renamed(frame, ALIASES)
     factors: dict[str, float] = {}
     for name, (column, factor) in UNIT_COLUMNS.items():
         if name in frame.columns and column not in frame.columns:
-            frame = frame.rename(columns={name: column})
+            frame = renamed(frame, {name: column})
             factors[column] = factor
     check_columns(frame, source, ["date", "line", "units"])
     lines = sorted(line.id for line in plant.lines)
@@ -200,12 +208,15 @@ def enpi(data: pd.DataFrame, baseline_end: date | None = None) -> EnpiResult:
                 "energy poorly (another driver, or a shorter period, may be needed)"
             )
         track = rows[["day", "line", "units", "energy_kwh"]].copy()
+        for driver in ("hdd", "cdd"):
+            if driver in rows.columns:
+                track[driver] = rows[driver]
         track["baseline"] = in_base.to_numpy()
         track["expected_kwh"] = expected
         track["savings_kwh"] = track["expected_kwh"] - track["energy_kwh"]
         track["cusum_kwh"] = track["savings_kwh"].cumsum()
         track["enpi_kwh_per_unit"] = track["energy_kwh"] / track["units"].where(track["units"] > 0)
-        tracks.append(track[TRACKING_COLUMNS])
+        tracks.append(track[[*TRACKING_COLUMNS, *(d for d in ("hdd", "cdd") if d in track)]])
     if not models:
         raise EtlError("the EnPI data has no rows with energy")
     return EnpiResult(
@@ -216,7 +227,8 @@ def enpi(data: pd.DataFrame, baseline_end: date | None = None) -> EnpiResult:
 
 
 def draw_enpi_chart(result: EnpiResult, path: Path, title: str = "") -> None:
-    """A PNG per line: energy against production with the baseline fit, and the CUSUM."""
+    """A PNG, a row per line: energy against production with the baseline model (degree-days at
+    their baseline mean), and the CUSUM of savings with the baseline's end marked."""
     try:
         import matplotlib
 
@@ -235,8 +247,15 @@ def draw_enpi_chart(result: EnpiResult, path: Path, title: str = "") -> None:
         base, report = rows[rows["baseline"]], rows[~rows["baseline"]]
         scatter.scatter(base["units"], base["energy_kwh"], s=12, label="baseline")
         scatter.scatter(report["units"], report["energy_kwh"], s=12, label="reporting")
-        order = rows.sort_values("units")
-        scatter.plot(order["units"], order["expected_kwh"], color="black", lw=1, label="model")
+        # The model against production alone: degree-days held at their baseline mean.
+        units = np.linspace(rows["units"].min(), rows["units"].max(), 50)
+        level = float(model["intercept_kwh"]) + sum(
+            float(model[f"kwh_per_{d}"]) * float(base[d].mean())
+            for d in ("hdd", "cdd")
+            if d in rows and not math.isnan(float(model[f"kwh_per_{d}"]))
+        )
+        unit_slope = float(model["kwh_per_unit"])
+        scatter.plot(units, level + unit_slope * units, color="black", lw=1, label="baseline model")
         scatter.set_xlabel("units produced")
         scatter.set_ylabel("kWh")
         scatter.set_title(f"{line}: R² {model['r_squared']:.2f}")

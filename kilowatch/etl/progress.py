@@ -36,6 +36,8 @@ class Progress:
         if self._bar is not None:
             self._bar.start()
             self._task = self._bar.add_task(self.what, total=self.total)
+        elif self._log:
+            logger.info("%s: 0 of %d", self.what, self.total)
         return self
 
     def advance(self, count: int) -> None:
@@ -44,7 +46,7 @@ class Progress:
             self._bar.update(self._task, advance=count)
         elif self._log and time.monotonic() - self._last_log >= LOG_EVERY_S:
             self._last_log = time.monotonic()
-            logger.warning("%s: %d of %d", self.what, self.done, self.total)
+            logger.info("%s: %d of %d", self.what, self.done, self.total)
 
     def __exit__(
         self,

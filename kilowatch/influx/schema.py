@@ -196,6 +196,9 @@ def agent_status_fields(status: AgentStatus) -> dict[str, float | int | str | bo
         "last_publish_ts": status.last_publish_ts,
         "last_poll_ts": status.last_poll_ts,
         "disk_cap_bytes": status.disk_cap_bytes,
+        "awaiting_receipt_readings": status.awaiting_receipt_readings,
+        "awaiting_receipt_s": status.awaiting_receipt_s,
+        "readings_rejected": status.readings_rejected,
     }
     out.update({name: value for name, value in optional.items() if value is not None})
     if status.last_publish_ts is not None:

@@ -13,7 +13,7 @@ A record is one `energy` point of docs/influxdb-schema.md (same tags, same field
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast, get_args
@@ -52,12 +52,10 @@ class LakeRecord(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     Absent optional measurements are left out of the JSON; the table holds NULL there.
     """
 
-    plant: Annotated[str, _column("plant id (partition key)")]
+    plant: Annotated[str, _column("plant id")]
     dt: Annotated[
         str,
-        _column(
-            "the plant's local date (YYYY-MM-DD) of the interval's last second (partition key)"
-        ),
+        _column("the plant's local date (YYYY-MM-DD) of the interval's last second"),
     ]
     ts: Annotated[int, _column("end of the interval, Unix seconds (UTC); with meter, its key")]
     time: Annotated[int, _column("end of the interval (UTC), as a timestamp", "timestamp")]
@@ -101,8 +99,8 @@ class Column:
         return self.type
 
     def arrow_type(self) -> pa.DataType:
-        """The column's Parquet type, as pyarrow writes it (pyarrow is imported here only)."""
-        import pyarrow as pa  # type: ignore[import-untyped]
+        """The column's Parquet type, as pyarrow writes it (pyarrow is imported when called)."""
+        import pyarrow as pa
 
         return {
             "string": pa.string(),
@@ -149,7 +147,7 @@ def glue_columns(columns: Sequence[Column] = COLUMNS) -> list[dict[str, str]]:
 
 def arrow_schema(*, with_partitions: bool = False) -> pa.Schema:
     """The Parquet files' schema (partition keys only when asked: they live in the path)."""
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     columns = FIELDS if with_partitions else COLUMNS
     return pa.schema([pa.field(c.name, c.arrow_type(), nullable=not c.required) for c in columns])
@@ -158,7 +156,7 @@ def arrow_schema(*, with_partitions: bool = False) -> pa.Schema:
 def arrow_table(records: Sequence[LakeRecord]) -> pa.Table:
     """Records as a pyarrow table of the Parquet schema, partition keys included (write it
     with `partition_cols=PARTITION_KEYS` to lay files out as Firehose does)."""
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     schema = arrow_schema(with_partitions=True)
     data = {
@@ -171,8 +169,9 @@ def arrow_table(records: Sequence[LakeRecord]) -> pa.Table:
 def partition_dates(ts: np.ndarray, zone: ZoneInfo) -> list[str]:
     """The `dt` of intervals ending at `ts` (Unix s): the local date of each one's last second.
 
-    An interval ending at local midnight belongs to the day it ends, so a day's partition
-    holds exactly the intervals inside it (23 or 25 hours of them on clock-change days).
+    An interval ending at local midnight belongs to the day that midnight closes, so a day's
+    partition holds exactly the intervals inside it (23 or 25 hours of them on clock-change
+    days).
     """
     if not len(ts):
         return []
@@ -246,17 +245,36 @@ def lake_records(
 
 
 def batch_records(
-    processed: Processed, tariffs: Mapping[str, PlantTariff], costed_at_ms: int
+    processed: Processed,
+    tariffs: Mapping[str, PlantTariff],
+    costed_at_ms: int,
+    refused: Container[tuple[str, str, int]] = frozenset(),
 ) -> list[LakeRecord]:
     """Every costed reading of a processed batch as lake records (`tariffs`:
-    `Processor.tariffs`, by plant)."""
-    return [
+    `Processor.tariffs`, by plant), but those InfluxDB refused, by (plant, meter, ts), so that
+    the lake holds what InfluxDB holds."""
+    records = [
         record
         for plant, costed in processed.costed.items()
         for record in lake_records(costed, tariffs[plant], costed_at_ms)
     ]
+    if refused:
+        records = [r for r in records if (r.plant, r.meter, r.ts) not in refused]
+    return records
 
 
 def _phases(values: tuple[float, ...], name: str) -> dict[str, Any]:
     """Per-phase values as fields name1..name3 (none when not measured)."""
     return {f"{name}{k}": v for k, v in enumerate(values, 1)} if values else {}
+
+
+def columns_markdown() -> str:
+    """The record's fields as a Markdown table (the lake's README carries it; a test keeps
+    the two equal)."""
+    lines = ["| column | type | meaning |", "|---|---|---|"]
+    for c in FIELDS:
+        kind = f"{c.type}, partition key" if c.name in PARTITION_KEYS else c.type
+        lines.append(
+            f"| `{c.name}` | {kind}{'' if c.required else ', may be NULL'} | {c.description} |"
+        )
+    return "\n".join(lines)

@@ -19,13 +19,15 @@ tests/mqtt/test_batch_client.py checks each of them against a real broker).
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode, _ConnectionState
 
 CHUNK_BYTES = 65536
+PAUSE_POLL_S = 0.05  # while reading is paused, how often the network thread still does its chores
 _PUBLISH = 0x30
 _PUBACK = 0x40
 _PUBACK_HEAD = 0x4002  # PUBACK, remaining length 2
@@ -43,7 +45,52 @@ class Publish(NamedTuple):
 OnPublishes = Callable[[mqtt.Client, list[Publish]], None]
 
 
-class BatchClient(mqtt.Client):
+class PausableClient(mqtt.Client):
+    """paho's Client whose socket reading the receiver can pause (flow control) while the
+    network thread goes on sending: PUBACKs, publishes and, above all, the keepalive.
+
+    Waiting in the publish callback instead would stop the keepalive too: a broker that hears
+    nothing for 1.5 x keepalive drops the connection and redelivers every unacknowledged message.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_paused = False
+        self._read_resumed = threading.Event()
+
+    @property
+    def reading_paused(self) -> bool:
+        return self._read_paused
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket (from any thread; the read in progress is finished)."""
+        self._read_resumed.clear()
+        self._read_paused = True
+
+    def resume_reading(self) -> None:
+        """Read the socket again (from any thread)."""
+        self._read_paused = False
+        self._read_resumed.set()
+
+    def _wait_while_paused(self) -> bool:
+        """True (after a short wait) when this loop_read must not read; never while connecting,
+        since the CONNACK must be read."""
+        if not self._read_paused or self._state != _CONNECTED:
+            return False
+        self._read_resumed.wait(PAUSE_POLL_S)  # select() sees the unread bytes: no busy loop
+        return self._read_paused
+
+    def _check_keepalive(self) -> None:
+        if self._read_paused:
+            # The broker's bytes (its PINGRESPs among them) wait unread on purpose: that is not
+            # a silent broker. paho then goes on sending PINGREQs every keepalive, so the broker
+            # keeps the connection; a dead one still shows as a failed write.
+            with self._msgtime_mutex:
+                self._last_bytes_received = mqtt.time_func()
+        super()._check_keepalive()
+
+
+class BatchClient(PausableClient):
     """paho's Client, with publishes received and acknowledged in batches.
 
     Set `on_publishes` (not on_message): it is called on the network thread with every
@@ -113,6 +160,8 @@ class BatchClient(mqtt.Client):
         # paho reads the first packet (which fills the buffer); the publishes after it are
         # decoded here in bulk; anything else goes back to paho, one packet at a time.
         # Packets already in the buffer must be handled now: select() will not report them.
+        if self._wait_while_paused():
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
         self._may_read = True
         rc = super().loop_read(max_packets)
         while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._rpos < len(self._rbuf):
@@ -162,7 +211,7 @@ class BatchClient(mqtt.Client):
                     self.on_publishes(self, publishes)
 
 
-class PahoClient(mqtt.Client):
+class PahoClient(PausableClient):
     """paho's own receive path behind BatchClient's interface: each publish handed over alone
     (`on_publishes` with a list of one), each PUBACK sent alone. Slower (about 4x the CPU per
     message) but on paho's public API only: the fallback if a paho release breaks BatchClient.
@@ -179,12 +228,18 @@ class PahoClient(mqtt.Client):
         for mid in mids:
             self.ack(mid, 1)
 
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        if self._wait_while_paused():
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return super().loop_read(max_packets)
+
     def _one_publish(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         topic = msg._topic.decode("utf-8", errors="replace")  # .topic raises on bad UTF-8
         if self.on_publishes is not None:
             self.on_publishes(self, [Publish(topic, bytes(msg.payload), msg.mid, msg.qos)])
 
 
+_CONNECTED = _ConnectionState.MQTT_CS_CONNECTED
 ReceivePath = Literal["batch", "paho"]
 ReceiveClient = BatchClient | PahoClient
 RECEIVE_CLIENTS: dict[ReceivePath, type[ReceiveClient]] = {

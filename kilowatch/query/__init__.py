@@ -10,8 +10,10 @@ The same query renders to InfluxQL, Flux and SQL (`q.render("flux")`); see docs/
 
 from __future__ import annotations
 
-from kilowatch.query.model import DIALECTS, KINDS, Dialect, Plan, Query, QueryError, Rendered
+from kilowatch.query.model import Query
+from kilowatch.query.plan import DIALECTS, KINDS, Dialect, Plan, QueryError, Rendered
 from kilowatch.query.runners import (
+    DataFusionRunner,
     DuckDBRunner,
     FluxRunner,
     InfluxQLRunner,
@@ -25,6 +27,7 @@ from kilowatch.query.shape import shape
 __all__ = [
     "DIALECTS",
     "KINDS",
+    "DataFusionRunner",
     "Dialect",
     "DuckDBRunner",
     "FluxRunner",

@@ -7,7 +7,7 @@ Values are written as escaped string literals: InfluxDB OSS 2.x ignores query pa
 
 from __future__ import annotations
 
-from kilowatch.query.model import END_STAMP_SHIFT_S, Plan, Rendered, utc_text
+from kilowatch.query.plan import END_STAMP_SHIFT_S, Plan, Rendered, utc_text
 
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 

@@ -10,7 +10,7 @@ up into local months (exact for sums, maxima and minima).
 
 from __future__ import annotations
 
-from kilowatch.query.model import END_STAMP_SHIFT_S, Plan, Rendered, utc_text
+from kilowatch.query.plan import END_STAMP_SHIFT_S, Plan, Rendered, utc_text
 
 VALUE = "value"
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n"})

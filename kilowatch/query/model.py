@@ -8,16 +8,32 @@ the result shaping all read, so the three dialects answer the same question.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from kilowatch.query.flux import render_flux
+from kilowatch.query.influxql import render_influxql
+from kilowatch.query.plan import (
+    DIALECTS,
+    KINDS,
+    Aggregate,
+    BillField,
+    Bucket,
+    Dialect,
+    EnergyField,
+    GroupTag,
+    Kind,
+    Plan,
+    QueryError,
+    Rendered,
+    parse_bucket,
+)
 from kilowatch.query.schema import (
     BILLING,
     BILLING_PERIOD_TAG,
@@ -29,106 +45,9 @@ from kilowatch.query.schema import (
     SCOPE_TAG,
     SUMMABLE_FIELDS,
 )
+from kilowatch.query.sql import render_sql
 
-Kind = Literal["energy", "demand", "base_load", "top", "load_profile", "completeness", "bill"]
-GroupTag = Literal["plant", "line", "meter", "period"]
-EnergyField = Literal["energy_kwh", "cost"]
-Aggregate = Literal["sum", "max", "min", "last"]
-BillField = Literal[
-    "total",
-    "energy_kwh",
-    "energy_cost",
-    "demand_peak_kw",
-    "demand_charge",
-    "fixed_charge",
-    "surcharges",
-    "tax",
-]
-Dialect = Literal["influxql", "flux", "sql"]
-DIALECTS: tuple[Dialect, ...] = get_args(Dialect)
-KINDS: tuple[Kind, ...] = get_args(Kind)
-
-DAY_S = 86_400
-# A reading is stamped at the END of its interval: the reading stamped 00:00 is yesterday's
-# last 5 minutes. Buckets therefore hold the readings stamped in (start, end], done by binning
-# `time - 1 s` (every interval is a whole number of seconds, so nothing else moves).
-END_STAMP_SHIFT_S = 1
-_DURATION = re.compile(r"^(\d+)(s|m|h|d|mo)$")
-
-
-class QueryError(ValueError):
-    """A query that cannot be answered as asked; the message says what to change."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """A query as one dialect's text, with the values it binds (`$name` in the text)."""
-
-    dialect: Dialect
-    text: str
-    params: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    """How results are binned: fixed seconds (aligned to UTC, as InfluxDB does), or local
-    calendar days or months (starting at the plant's local midnight, across DST)."""
-
-    unit: Literal["fixed", "day", "month"]
-    seconds: int = 0  # fixed buckets only
-
-    @property
-    def text(self) -> str:
-        """The duration as InfluxQL and Flux write it: 900s, 1d, 1mo."""
-        return {"day": "1d", "month": "1mo"}.get(self.unit, f"{self.seconds}s")
-
-
-def parse_bucket(every: str) -> Bucket:
-    """'15m', '1h', '1d', '1mo' -> Bucket; fixed sizes must divide a day (so days align)."""
-    match = _DURATION.match(every.strip().lower())
-    if match is None:
-        raise QueryError(
-            f"every={every!r} is not a duration: use a number and s, m, h, d or mo "
-            "(15m, 1h, 1d, 1mo)"
-        )
-    number, unit = int(match.group(1)), match.group(2)
-    if unit == "mo":
-        if number != 1:
-            raise QueryError(f"every={every!r}: only 1mo (calendar months) is supported")
-        return Bucket("month")
-    seconds = number * {"s": 1, "m": 60, "h": 3600, "d": DAY_S}[unit]
-    if seconds == DAY_S:
-        return Bucket("day")
-    if seconds <= 0 or seconds > DAY_S or DAY_S % seconds:
-        raise QueryError(
-            f"every={every!r}: use a size that divides a day (5m, 15m, 1h, 6h...), 1d or 1mo"
-        )
-    return Bucket("fixed", seconds)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """A query resolved to plain data: what every renderer and the shaping read."""
-
-    kind: Kind
-    measurement: str
-    field: str
-    aggregate: Aggregate  # the aggregate of each bucket (of window sums when `window_s`)
-    timezone: str
-    start: pd.Timestamp | None  # UTC; readings stamped in (start, end]
-    end: pd.Timestamp | None
-    filters: tuple[tuple[str, tuple[str, ...]], ...]  # tag -> accepted values (OR), ANDed
-    group: str | None
-    bucket: Bucket | None
-    window_s: int | None = None  # demand and base load: sums over windows of this length
-    limit: int | None = None  # top: keep the n largest
-    billing_periods: tuple[str, ...] = ()  # bill: YYYY-MM of each month in the range
-    unit: str = ""
-    value_name: str = ""
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+__all__ = ["DIALECTS", "KINDS", "Bucket", "Dialect", "Plan", "Query", "QueryError", "Rendered"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,10 +172,6 @@ class Query:
     def render(self, dialect: Dialect, *, bucket: str = "kilowatch", bind: bool = True) -> Rendered:
         """The query as InfluxQL, Flux (reading `bucket`) or SQL; `bind=False`: InfluxQL with
         escaped literals instead of bound parameters."""
-        from kilowatch.query.flux import render_flux
-        from kilowatch.query.influxql import render_influxql
-        from kilowatch.query.sql import render_sql
-
         plan = self.plan()
         if dialect == "influxql":
             return render_influxql(plan, bind=bind)
@@ -270,42 +185,57 @@ class Query:
 
     def resolve_timezone(self) -> str:
         """The query's zone: given, or the plants' from the plant file (they must share it)."""
-        name = self.timezone if self.timezone is not None else self._zone_from_plant_file()
+        return self._resolve()[0]
+
+    def _resolve(self) -> tuple[str, str]:
+        """(zone, currency of `cost`): the zone given or the plants' zone, and their tariffs'
+        currency when the plant file is at hand ('currency' when it is not, or they differ)."""
+        path = self.config or os.environ.get("KILOWATCH_CONFIG")
+        if self.timezone is None and not self.plants:
+            raise QueryError("name a plant, or give the time zone with .tz('America/...')")
+        if self.timezone is None and path is None:
+            raise QueryError(
+                "the plant's time zone comes from the plant file: give the file (--config, "
+                ".using(FILE) or KILOWATCH_CONFIG) or the zone (--tz, .tz('America/...'))"
+            )
+        zones, currencies = self._plant_file_facts(path) if path and self.plants else (set(), set())
+        if self.timezone is not None:
+            name = self.timezone
+        elif len(zones) > 1:
+            raise QueryError(
+                f"plants {', '.join(self.plants)} are in different time zones "
+                f"({', '.join(sorted(zones))}): give one with .tz(...)"
+            )
+        else:
+            name = zones.pop()
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise QueryError(
                 f"{name!r} is not an IANA time zone such as America/Mexico_City"
             ) from None
-        return name
+        return name, currencies.pop() if len(currencies) == 1 else "currency"
 
-    def _zone_from_plant_file(self) -> str:
+    def _plant_file_facts(self, path: str | Path) -> tuple[set[str], set[str]]:
+        """The zones and tariff currencies of the query's plants in the plant file."""
         from kilowatch.config import load_config
+        from kilowatch.tariff import TariffError, load_tariff
 
-        path = self.config or os.environ.get("KILOWATCH_CONFIG")
-        if not self.plants:
-            raise QueryError("name a plant, or give the time zone with .tz('America/...')")
-        if path is None:
-            raise QueryError(
-                "the plant's time zone comes from the plant file: give the file (--config, "
-                ".using(FILE) or KILOWATCH_CONFIG) or the zone (--tz, .tz('America/...'))"
-            )
         plants = load_config(path).plant_by_id
-        zones = set()
+        zones, currencies = set(), set()
         for plant in self.plants:
             if plant not in plants:
                 raise QueryError(f"plant {plant!r} is not in the plant file {path}")
             zones.add(plants[plant].timezone)
-        if len(zones) > 1:
-            raise QueryError(
-                f"plants {', '.join(self.plants)} are in different time zones "
-                f"({', '.join(sorted(zones))}): give one with .tz(...)"
-            )
-        return zones.pop()
+            try:
+                currencies.add(load_tariff(plants[plant].tariff).currency)
+            except TariffError:
+                currencies.add("currency")  # the unit only: a broken tariff is not our question
+        return zones, currencies
 
     def plan(self) -> Plan:
         """Resolve the query (zone, range, defaults) into the plain data renderers read."""
-        zone_name = self.resolve_timezone()
+        zone_name, currency = self._resolve()
         zone = ZoneInfo(zone_name)
         if self.start is None or self.end is None:
             raise QueryError("give the range with .between(start, end)")
@@ -318,12 +248,12 @@ class Query:
         filters += self.filters
         bucket = parse_bucket(self.every_) if self.every_ else None
         if self.kind == "bill":
-            return self._bill_plan(start, end, zone_name, filters)
+            return self._bill_plan(start, end, zone_name, currency, filters)
         window_s: int | None = None
         aggregate: Aggregate = "sum"
         field_name, unit, value_name = self.measure, "kWh", self.measure
         if self.measure == "cost":
-            unit = "currency"
+            unit = currency
         if self.kind in ("demand", "base_load"):
             window = parse_bucket(self.window)
             if window.unit != "fixed":
@@ -337,11 +267,19 @@ class Query:
             bucket = Bucket("fixed", 3600)
             field_name, unit, value_name = "energy_kwh", "kW", "power_kw"
         elif self.kind == "completeness":
+            if self.group != "meter":  # a line's share would need its meters without readings
+                raise QueryError(
+                    "completeness is per meter: keep by='meter' and choose meters with "
+                    ".where(line=...) or .where(meter=...)"
+                )
             field_name, unit, value_name = "interval_s", "fraction", "completeness"
         elif self.kind == "top":
             bucket = None
             if self.group is None:
                 raise QueryError("top() needs a tag to rank: by='meter', 'line', 'period'...")
+        for size_s in (bucket.seconds if bucket and bucket.unit == "fixed" else None, window_s):
+            if size_s is not None:
+                _check_aligned(zone_name, start, end, size_s)
         return Plan(
             measurement=ENERGY,
             field=field_name,
@@ -364,6 +302,7 @@ class Query:
         start: pd.Timestamp,
         end: pd.Timestamp,
         zone_name: str,
+        currency: str,
         filters: list[tuple[str, tuple[str, ...]]],
     ) -> Plan:
         zone = ZoneInfo(zone_name)
@@ -390,7 +329,7 @@ class Query:
             filters=tuple(filters),
             bucket=None,
             billing_periods=tuple(map(str, months)),
-            unit=_bill_unit(self.measure),
+            unit=_bill_unit(self.measure, currency),
             value_name=self.measure,
             kind=self.kind,
             timezone=zone_name,
@@ -398,11 +337,26 @@ class Query:
         )
 
 
-def _bill_unit(measure: str) -> str:
+def _check_aligned(zone_name: str, start: pd.Timestamp, end: pd.Timestamp, size_s: int) -> None:
+    """Fixed buckets are aligned to UTC (SQL) or to local time (InfluxQL, Flux): the same only
+    when every UTC offset of the zone in the range is a whole number of buckets."""
+    days = pd.date_range(start, end, freq="D").union([end]).tz_convert(zone_name)
+    offsets = {int(stamp.utcoffset().total_seconds()) for stamp in days}
+    odd = sorted(offset for offset in offsets if offset % size_s)
+    if odd:
+        hours, minutes = divmod(abs(odd[0]) // 60, 60)
+        sign = "-" if odd[0] < 0 else "+"
+        raise QueryError(
+            f"{size_s // 60}-minute buckets do not line up with local time in {zone_name} "
+            f"(UTC{sign}{hours:02d}:{minutes:02d}): use buckets that divide the offset, or 1d"
+        )
+
+
+def _bill_unit(measure: str, currency: str) -> str:
     """The unit of a line of the bill."""
     if measure == "energy_kwh":
         return "kWh"
-    return "kW" if measure.endswith("_kw") else "currency"
+    return "kW" if measure.endswith("_kw") else currency
 
 
 def _instant(value: str | datetime, zone: ZoneInfo) -> pd.Timestamp:
@@ -417,9 +371,3 @@ def _instant(value: str | datetime, zone: ZoneInfo) -> pd.Timestamp:
         # A wall-clock time that does not exist (spring forward) moves forward to one that does.
         stamp = stamp.tz_localize(zone, ambiguous=True, nonexistent="shift_forward")
     return stamp.tz_convert("UTC")
-
-
-def utc_text(stamp: pd.Timestamp, shift_s: int = 0) -> str:
-    """RFC 3339 UTC text of an instant (plus shift_s seconds): 2026-10-01T07:00:00Z."""
-    moved = stamp + timedelta(seconds=shift_s)
-    return moved.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kilowatch.query.model import Plan
+from kilowatch.query.plan import Plan
 
 TIME, TAG, VALUE, BILLING_PERIOD = "time", "tag", "value", "billing_period"
 
@@ -66,12 +66,8 @@ def shape(plan: Plan, long: pd.DataFrame) -> pd.DataFrame:
     if plan.kind == "top":
         return _top(plan, rows)
     if plan.kind == "bill":
-        rows[TIME] = _month_starts(
-            pd.to_datetime(rows[BILLING_PERIOD].astype(str), format="%Y-%m").dt.tz_localize(
-                plan.zone
-            ),
-            plan,
-        )
+        months = pd.to_datetime(rows[BILLING_PERIOD].astype(str), format="%Y-%m")
+        rows[TIME] = months.dt.tz_localize(plan.zone, ambiguous=True, nonexistent="shift_forward")
         return _pivot(plan, rows)
     if plan.bucket is None or TIME not in rows or rows[TIME].isna().all():
         assert plan.start is not None
@@ -96,7 +92,10 @@ def shape(plan: Plan, long: pd.DataFrame) -> pd.DataFrame:
 
 
 def _pivot(plan: Plan, rows: pd.DataFrame) -> pd.DataFrame:
-    frame = rows.pivot_table(index=TIME, columns=TAG, values=VALUE, aggfunc="sum", dropna=False)
+    try:  # one value per (time, group), as every dialect answers
+        frame = rows.set_index([TIME, TAG])[VALUE].unstack(TAG)
+    except ValueError:  # repeated (time, group) pairs: add them up
+        frame = rows.pivot_table(index=TIME, columns=TAG, values=VALUE, aggfunc="sum")
     frame = frame.sort_index().sort_index(axis=1).astype("float64")
     frame.index.name = TIME
     frame.columns.name = plan.group

@@ -9,7 +9,7 @@ conversion to the plant's zone. DuckDB runs the same text once `duckdb_session()
 
 from __future__ import annotations
 
-from kilowatch.query.model import END_STAMP_SHIFT_S, Plan, Rendered, utc_text
+from kilowatch.query.plan import END_STAMP_SHIFT_S, Plan, Rendered, utc_text
 
 _STRING_ESCAPES = str.maketrans({"'": "''"})
 ORIGIN = "TIMESTAMP '1970-01-01T00:00:00'"

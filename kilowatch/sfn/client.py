@@ -15,6 +15,7 @@ from kilowatch.sfn.history import Event
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000  # get_execution_history's largest page
+MIN_PAGE_SIZE = 50  # a poll after a quiet one asks for this many events at least
 NOT_FOUND_WAIT_S = 10.0  # describe_execution is eventually consistent just after a start
 _USER_CODES = {
     "StateMachineDoesNotExist": "no such state machine: {arg}",
@@ -178,6 +179,8 @@ class HistoryReader:
 
     Pages newest-first (reverseOrder) and stops at the first event already read, so a poll
     costs one call per `page_size` new events and the history is never re-read from the start.
+    The page asked for follows the pace of the execution (twice the last poll's new events,
+    between MIN_PAGE_SIZE and `page_size`), so a quiet poll does not fetch 1,000 old events.
     """
 
     def __init__(
@@ -188,6 +191,7 @@ class HistoryReader:
         self.page_size = page_size
         self.include_data = include_data
         self.last_event_id = 0
+        self._next_page = page_size
 
     def read_new(self) -> list[Event]:
         """Events after `last_event_id`, oldest first; remembers the newest one read."""
@@ -196,7 +200,7 @@ class HistoryReader:
         while True:
             params: dict[str, Any] = {
                 "executionArn": self.arn,
-                "maxResults": self.page_size,
+                "maxResults": self._next_page,
                 "reverseOrder": True,
                 "includeExecutionData": self.include_data,
             }
@@ -224,6 +228,8 @@ class HistoryReader:
             logger.debug("history gap after event %d; reading it again next poll", expected - 1)
         if ordered:
             self.last_event_id = int(ordered[-1]["id"])
+        # One more than the new events, so the page also reaches an event already read.
+        self._next_page = min(self.page_size, max(MIN_PAGE_SIZE, 2 * len(ordered) + 1))
         return ordered
 
 

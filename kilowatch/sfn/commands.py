@@ -32,6 +32,7 @@ from kilowatch.sfn.render import (
 from kilowatch.sfn.results import fetch, s3_locations
 
 EXIT = {"SUCCEEDED": 0, "RUNNING": 0, "FAILED": 1, "TIMED_OUT": 3, "ABORTED": 3}
+INTERRUPTED = 130  # Ctrl-C, as shells report it
 PLAIN_EVERY_S = 30.0  # without a terminal: a line on every change, else one this often
 
 
@@ -134,23 +135,32 @@ def watch(
     last: dict[str, Any] = {"key": None, "at": 0.0}
 
     def plain(progress: Progress, eta: Eta | None, now_s: float) -> None:
-        key = (progress.last_event_id, progress.status)
+        # A Distributed Map's items move without new parent events: their counts count too.
+        maps = tuple(m.done for m in progress.maps.values())
+        key = (progress.last_event_id, progress.status, maps)
         if key != last["key"] or now_s - last["at"] >= PLAIN_EVERY_S:
             line = plain_line(name, progress, eta, now_s)
             console.print(line, highlight=False, markup=False, soft_wrap=True)
             last.update(key=key, at=now_s)
 
-    if as_json:
-        followed = follow(api, execution_arn, lambda *_: None, poll_s=poll_s)
-    elif console.is_terminal:
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
+    try:
+        if as_json:
+            followed = follow(api, execution_arn, lambda *_: None, poll_s=poll_s)
+        elif console.is_terminal:
+            with Live(console=console, refresh_per_second=4, transient=False) as live:
 
-            def show(progress: Progress, eta: Eta | None, now_s: float) -> None:
-                live.update(live_view(name, progress, eta, now_s))
+                def show(progress: Progress, eta: Eta | None, now_s: float) -> None:
+                    live.update(live_view(name, progress, eta, now_s))
 
-            followed = follow(api, execution_arn, show, eta_model=model, poll_s=poll_s)
-    else:
-        followed = follow(api, execution_arn, plain, eta_model=model, poll_s=poll_s)
+                followed = follow(api, execution_arn, show, eta_model=model, poll_s=poll_s)
+        else:
+            followed = follow(api, execution_arn, plain, eta_model=model, poll_s=poll_s)
+    except KeyboardInterrupt:
+        console.print(
+            f"Stopped watching; the execution goes on. Again: kilowatch sfn watch {execution_arn}",
+            highlight=False,
+        )
+        return INTERRUPTED
     return report(
         api,
         followed.execution,

@@ -120,6 +120,13 @@ def _is(error: str, message: str, *needles: str) -> bool:
 def hint_for(error: str, message: str, error_type: str | None = None) -> str:
     """What to do about a failure of this kind (empty when there is nothing useful to say)."""
     kind = error_type or error
+    if error == "ExecutionTimedOut":
+        return (
+            "The whole execution ran past the state machine's timeout (set in "
+            "cdk/kilowatch_cdk/orchestration); the state named was running when it ran out."
+        )
+    if error == "ExecutionAborted":
+        return "Someone or something stopped the execution (StopExecution); nothing failed."
     if _is(error, message, "Runtime.OutOfMemory", "Runtime exited with error: signal: killed"):
         return (
             "The Lambda ran out of memory. Give it more (memory_size in "
@@ -150,7 +157,8 @@ def hint_for(error: str, message: str, error_type: str | None = None) -> str:
         )
     if kind in ("SchemaErrors", "SchemaError", "ValidationFailed") or _is("", message, "pandera"):
         return (
-            "The data did not pass validation: fix the rows listed above in the file and upload it again."
+            "The data did not pass validation: fix the rows listed above in the file and "
+            "upload it again."
         )
     if error == "States.ExceedToleratedFailureThreshold":
         return "Too many Map items failed; the error above is the last item's."
@@ -161,10 +169,6 @@ def hint_for(error: str, message: str, error_type: str | None = None) -> str:
         )
     if error == "States.TaskFailed":
         return "The task failed without a more specific error name; the message says why."
-    if error == "ExecutionTimedOut" or error.endswith("ExecutionTimedOut"):
-        return "The whole execution ran past the state machine's timeout."
-    if error == "ExecutionAborted":
-        return "Someone or something stopped the execution (StopExecution); nothing failed."
     return ""
 
 

@@ -92,6 +92,7 @@ class StateRun:
     status: StateStatus = "running"
     attempts: int = 0
     failures: list[Attempt] = field(default_factory=list)
+    last_attempt_failed: bool = False  # a caught failure still exits the state
 
     @property
     def retries(self) -> int:
@@ -250,7 +251,7 @@ class Progress:
                 run.exited_s = at_s
                 run.output = details.get("output")
                 if run.status == "running":
-                    run.status = "succeeded"
+                    run.status = "failed" if run.last_attempt_failed else "succeeded"
                 # The exit's predecessor may be inside an iteration or branch; the exit is not.
                 self._scope[event_id] = run.scope
                 self._by_event[event_id] = run
@@ -273,6 +274,7 @@ class Progress:
             run = self._by_event[event_id]
             if run is not None:
                 run.attempts += 1
+                run.last_attempt_failed = False
         elif kind.startswith("Map"):
             self._fold_map(kind, details, at_s, event_id)
         if kind in _FAILURES and kind not in _EXECUTION_END:
@@ -328,6 +330,7 @@ class Progress:
         cause = str(details.get("cause") or "")
         if run is not None:
             run.failures.append(Attempt(kind, error, cause, at_s))
+            run.last_attempt_failed = True
         self.failures.append(Failure(error, cause, kind, run))
 
 

@@ -77,4 +77,3 @@ def run_simulator(settings: SimulatorSettings) -> int:
         )
         return 1
     return 0
-

@@ -107,8 +107,9 @@ class Pipeline:
         lines = []
         for watch in self.watches.values():
             lines += [billing_line(p) for p in watch.running.points(now)]
-            lines += [demand_watch_line(p) for p in watch.demand(now)]
-            lines.append(budget_watch_line(watch.bill(now)))
+            demand, bill = watch.project(now)
+            lines += [demand_watch_line(p) for p in demand]
+            lines.append(budget_watch_line(bill))
         return lines
 
 

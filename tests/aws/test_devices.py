@@ -38,12 +38,20 @@ THING_TYPE, POLICY = names_for_environment("dev")
 @pytest.fixture
 def iot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto's IoT with what the CDK stack creates: the thing type and the device policy."""
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", REGION)):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", REGION),
+    ):
         monkeypatch.setenv(name, value)
     with mock_aws():
         client = boto3.client("iot", region_name=REGION)
-        client.create_thing_type(thingTypeName=THING_TYPE, thingTypeProperties={"searchableAttributes": ["plant"]})
-        client.create_policy(policyName=POLICY, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+        client.create_thing_type(
+            thingTypeName=THING_TYPE, thingTypeProperties={"searchableAttributes": ["plant"]}
+        )
+        client.create_policy(
+            policyName=POLICY, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+        )
         yield client
 
 
@@ -68,9 +76,13 @@ def test_thing_gets_the_plant_attribute_and_the_type(iot: Any, tmp_path: Path) -
 
 def test_certificate_is_active_and_attached_to_thing_and_policy(iot: Any, tmp_path: Path) -> None:
     device = _register(iot, tmp_path)
-    certificate = iot.describe_certificate(certificateId=device.certificate_id)["certificateDescription"]
+    certificate = iot.describe_certificate(certificateId=device.certificate_id)[
+        "certificateDescription"
+    ]
     assert certificate["status"] == "ACTIVE"
-    assert iot.list_thing_principals(thingName="hmo-edge-01")["principals"] == [device.certificate_arn]
+    assert iot.list_thing_principals(thingName="hmo-edge-01")["principals"] == [
+        device.certificate_arn
+    ]
     policies = iot.list_attached_policies(target=device.certificate_arn)["policies"]
     assert [p["policyName"] for p in policies] == ["kilowatch-dev-device"]
     # The file holds the certificate IoT Core knows, and the key belongs to it.
@@ -87,13 +99,20 @@ def test_key_certificate_and_settings_are_private_files(iot: Any, tmp_path: Path
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
-def test_settings_point_the_agent_at_the_ats_endpoint_with_its_certificate(iot: Any, tmp_path: Path) -> None:
+def test_settings_point_the_agent_at_the_ats_endpoint_with_its_certificate(
+    iot: Any, tmp_path: Path
+) -> None:
     device = _register(iot, tmp_path)
     lines = dict(
-        line.split("=", 1) for line in device.settings_file.read_text().splitlines() if line and not line.startswith("#")
+        line.split("=", 1)
+        for line in device.settings_file.read_text().splitlines()
+        if line and not line.startswith("#")
     )
     # moto makes up a new endpoint address per call: the form is what can be checked.
-    assert re.fullmatch(r"mqtts://[a-z0-9]+-ats\.iot\.us-east-1\.amazonaws\.com:8883", lines.pop("KILOWATCH_MQTT_URL"))
+    assert re.fullmatch(
+        r"mqtts://[a-z0-9]+-ats\.iot\.us-east-1\.amazonaws\.com:8883",
+        lines.pop("KILOWATCH_MQTT_URL"),
+    )
     assert device.endpoint in device.settings_file.read_text()
     assert lines == {
         "KILOWATCH_MQTT_CLIENT_ID": "hmo-edge-01",
@@ -114,12 +133,14 @@ def test_an_existing_thing_is_refused_and_left_alone(iot: Any, tmp_path: Path) -
     first = _register(iot, tmp_path)
     with pytest.raises(DeviceRegistrationError, match="already exists"):
         _register(iot, tmp_path / "again")
-    assert iot.list_thing_principals(thingName="hmo-edge-01")["principals"] == [first.certificate_arn]
+    assert iot.list_thing_principals(thingName="hmo-edge-01")["principals"] == [
+        first.certificate_arn
+    ]
 
 
 def test_a_failed_attachment_leaves_nothing_behind(iot: Any, tmp_path: Path) -> None:
     iot.delete_policy(policyName=POLICY)  # the stack of this environment is not deployed
-    with pytest.raises(Exception, match="(?i)not ?found|does not exist"):
+    with pytest.raises(Exception, match=r"(?i)not ?found|does not exist"):
         _register(iot, tmp_path)
     assert iot.list_things()["things"] == []
     assert iot.list_certificates()["certificates"] == []
@@ -128,9 +149,15 @@ def test_a_failed_attachment_leaves_nothing_behind(iot: Any, tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("thing", "plant", "message"),
-    [("bad name", "hmo", "thing name"), ("edge.01", "hmo", "thing name"), ("edge-01", "h m o", "plant")],
+    [
+        ("bad name", "hmo", "thing name"),
+        ("edge.01", "hmo", "thing name"),
+        ("edge-01", "h m o", "plant"),
+    ],
 )
-def test_bad_names_are_refused_before_any_aws_call(iot: Any, tmp_path: Path, thing: str, plant: str, message: str) -> None:
+def test_bad_names_are_refused_before_any_aws_call(
+    iot: Any, tmp_path: Path, thing: str, plant: str, message: str
+) -> None:
     with pytest.raises(DeviceRegistrationError, match=message):
         _register(iot, tmp_path, thing=thing, plant=plant)
     assert iot.list_things()["things"] == []
@@ -147,7 +174,18 @@ def test_existing_key_files_are_never_overwritten(iot: Any, tmp_path: Path) -> N
 def test_cli_registers_and_prints_what_it_wrote(iot: Any, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
-        ["aws", "register-device", "--thing", "sea-gw-1", "--plant", "sea", "--cert-dir", str(tmp_path), "--region", REGION],
+        [
+            "aws",
+            "register-device",
+            "--thing",
+            "sea-gw-1",
+            "--plant",
+            "sea",
+            "--cert-dir",
+            str(tmp_path),
+            "--region",
+            REGION,
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "thing sea-gw-1 (plant sea) registered" in result.output
@@ -156,7 +194,18 @@ def test_cli_registers_and_prints_what_it_wrote(iot: Any, tmp_path: Path) -> Non
 
 
 def test_cli_error_is_one_sentence_and_exit_2(iot: Any, tmp_path: Path) -> None:
-    arguments = ["aws", "register-device", "--thing", "x", "--plant", "hmo", "--cert-dir", str(tmp_path), "-e", "prod"]
+    arguments = [
+        "aws",
+        "register-device",
+        "--thing",
+        "x",
+        "--plant",
+        "hmo",
+        "--cert-dir",
+        str(tmp_path),
+        "-e",
+        "prod",
+    ]
     result = CliRunner().invoke(app, [*arguments, "--region", REGION])
     assert result.exit_code == 2
     assert result.output.startswith("error: ")

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kilowatch.mqtt.receive import Publish
 from kilowatch.bridge.service import BATCH_MAX_BYTES, Bridge, Received
 from kilowatch.bridge.settings import BridgeSettings
 from kilowatch.config import load_config
 from kilowatch.influx.writer import InfluxTarget, InfluxV1Writer
+from kilowatch.mqtt.receive import Publish
 from kilowatch.processing import Message, Processed, Processor
 from tests.bridge.conftest import StartBridge, wait_for
 from tests.support.services import InfluxDB1, Mosquitto, publish_lines
@@ -63,26 +63,27 @@ def test_every_message_is_batched_once_in_order_within_the_limit(
     assert subject.pending_bytes == 0
 
 
-def test_the_network_thread_waits_while_too_many_payload_bytes_wait() -> None:
+def test_too_many_payload_bytes_pause_reading_without_holding_the_network_thread() -> None:
     subject = Bridge(
         BridgeSettings.load(config=PLANT_FILE, max_pending_mb=1, flush_interval_ms=0),
         processor(),
         InfluxV1Writer(InfluxTarget("http://127.0.0.1:9", "unused")),
     )
-    subject._on_publishes(None, publishes(2, 0, 600_000))  # type: ignore[arg-type]
-    assert subject.pending_bytes == 1_200_000
+    subject._on_publishes(None, publishes(1, 0, 600_000))  # type: ignore[arg-type]
+    assert not subject._client.reading_paused
     network = threading.Thread(
-        target=subject._on_publishes,
-        args=(None, publishes(1, 2, 600_000)),
-        daemon=True,
+        target=subject._on_publishes, args=(None, publishes(1, 1, 600_000)), daemon=True
     )
     network.start()
-    network.join(0.3)
-    assert network.is_alive()  # over 1 MB waits: it holds the read, the socket is not read
-    subject._collect()
     network.join(5)
+    # The network thread returns at once (it sends the keepalive) and the socket is not read.
     assert not network.is_alive()
-    assert subject.pending_bytes == 600_000
+    assert subject.pending_bytes == 1_200_000
+    assert subject._client.reading_paused
+    subject._collect()  # takes what waits: reading resumes at the next collect
+    subject._collect()
+    assert not subject._client.reading_paused
+    assert subject.pending_bytes == 0
 
 
 def test_a_batch_stops_at_its_payload_bytes() -> None:

@@ -1,4 +1,4 @@
-"""The CDK app synthesized ONCE per test session: fixtures `stack`, `template`, `template_json`, `nag_report`.
+"""The CDK app synthesized ONCE per session: fixtures `stack`, `template`, `template_json`, ...
 
 Every unit's tests (ingest, processing, storage, data lake, orchestration, monitoring) assert
 against the same template. cdk-nag's AwsSolutions checks run in that one synth; a finding
@@ -25,7 +25,6 @@ if str(CDK_DIR) not in sys.path:
 from aws_cdk import App, Environment, Validations  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
-
 from kilowatch_cdk.packaging import (  # noqa: E402
     LambdaAsset,
     build_lambda_asset,
@@ -51,9 +50,14 @@ class Synthesis:
 
 @pytest.fixture(scope="session")
 def cdk_settings() -> KilowatchSettings:
-    """The settings the tests synthesize: defaults, a fixed account/region, Grafana and e-mail on."""
+    """The settings the tests synthesize: defaults, fixed account/region, Grafana, e-mail on."""
     return KilowatchSettings(
-        env_name="test", account=ACCOUNT, region=REGION, alarm_email="ops@example.com", grafana=True
+        env_name="test",
+        account=ACCOUNT,
+        region=REGION,
+        alarm_email="ops@example.com",
+        grafana=True,
+        workflows=True,
     )
 
 

@@ -14,5 +14,5 @@ def resources_of(template_json: dict[str, Any], resource_type: str) -> dict[str,
 
 def logical_id(stack: KilowatchStack, construct: Any) -> str:
     """The logical id of a construct's CloudFormation resource."""
-    child = getattr(construct, "node").default_child or construct
+    child = construct.node.default_child or construct
     return str(stack.resolve(stack.get_logical_id(child)))

@@ -93,7 +93,10 @@ def test_firehose_partitions_by_plant_and_local_date_from_each_record(
 def test_firehose_converts_json_to_parquet_against_the_glue_table(
     stream: dict[str, Any], stack: KilowatchStack
 ) -> None:
-    conversion = stream["ExtendedS3DestinationConfiguration"]["DataFormatConversionConfiguration"]
+    destination = stream["ExtendedS3DestinationConfiguration"]
+    assert destination["FileExtension"] == ".parquet"
+    assert "CompressionFormat" not in destination  # Parquet compresses its own pages
+    conversion = destination["DataFormatConversionConfiguration"]
     assert conversion["Enabled"] is True
     # `time` and `costed_at` travel as Unix milliseconds (kilowatch.lake.schema).
     assert conversion["InputFormatConfiguration"] == {
@@ -293,7 +296,13 @@ def test_bi_clients_get_query_rights_without_wildcard_actions(
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
     actions = {a for s in statements for a in _listed(s["Action"])}
-    assert {"athena:StartQueryExecution", "glue:GetTable", "s3:GetObject", "kms:Decrypt"} <= actions
+    assert {
+        "athena:StartQueryExecution",
+        "athena:ListTableMetadata",
+        "glue:GetTable",
+        "s3:GetObject",
+        "kms:Decrypt",
+    } <= actions
     lake_actions = [a for a in actions if a.split(":")[0] in {"athena", "glue", "s3"}]
     assert not [a for a in lake_actions if "*" in a]
 

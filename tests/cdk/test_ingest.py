@@ -1,4 +1,4 @@
-"""IoT Core: thing type, the per-device policy's variables, the rules' SQL, partition keys, errors."""
+"""IoT Core: thing type, the device policy's variables, the rules' SQL, partition keys, errors."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from aws_cdk.assertions import Match, Template
-
 from kilowatch_cdk.ingest.infrastructure import PLANT_VAR, THING_NAME_VAR
 from kilowatch_cdk.stack import KilowatchStack
+
 from tests.cdk.helpers import logical_id, resources_of
 
 
@@ -62,7 +62,9 @@ def test_device_reads_only_its_own_receipts(template_json: dict[str, Any]) -> No
     statements = _policy_statements(template_json)
     receipts = f"kilowatch/{PLANT_VAR}/_agents/{THING_NAME_VAR}/receipts"
     assert statements["SubscribeOwnReceipts"]["Action"] == "iot:Subscribe"
-    assert _joined(statements["SubscribeOwnReceipts"]["Resource"]).endswith(f":topicfilter/{receipts}")
+    assert _joined(statements["SubscribeOwnReceipts"]["Resource"]).endswith(
+        f":topicfilter/{receipts}"
+    )
     assert statements["ReceiveOwnReceipts"]["Action"] == "iot:Receive"
     assert _joined(statements["ReceiveOwnReceipts"]["Resource"]).endswith(f":topic/{receipts}")
     actions = {s["Action"] for s in statements.values()}
@@ -78,7 +80,9 @@ def _rule(template_json: dict[str, Any], name: str) -> dict[str, Any]:
     return rule
 
 
-def test_readings_rule_keeps_payload_bytes_and_adds_topic_client_and_time(template_json: dict[str, Any]) -> None:
+def test_readings_rule_keeps_payload_bytes_and_adds_topic_client_and_time(
+    template_json: dict[str, Any],
+) -> None:
     rule = _rule(template_json, "readings")
     assert rule["AwsIotSqlVersion"] == "2016-03-23"
     assert rule["Sql"] == (
@@ -95,25 +99,39 @@ def test_status_rule_forwards_agent_status(template_json: dict[str, Any]) -> Non
     assert rule["Sql"].startswith("SELECT encode(*, 'base64') AS payload, topic() AS topic")
 
 
-def test_partition_key_keeps_each_meter_in_order(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_partition_key_keeps_each_meter_in_order(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     stream = {"Ref": logical_id(stack, stack.ingest.stream)}
     readings = _rule(template_json, "readings")["Actions"]
     status = _rule(template_json, "status")["Actions"]
     assert readings == [
-        {"Kinesis": {"PartitionKey": "${topic(2)}/${topic(3)}", "RoleArn": readings[0]["Kinesis"]["RoleArn"], "StreamName": stream}}
+        {
+            "Kinesis": {
+                "PartitionKey": "${topic(2)}/${topic(3)}",
+                "RoleArn": readings[0]["Kinesis"]["RoleArn"],
+                "StreamName": stream,
+            }
+        }
     ]
     assert status[0]["Kinesis"]["PartitionKey"] == "${topic(2)}/_agents/${topic(4)}"
 
 
-def test_failed_messages_are_kept_in_the_errors_bucket(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_failed_messages_are_kept_in_the_errors_bucket(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     bucket = {"Ref": logical_id(stack, stack.ingest.errors_bucket)}
     for name in ("readings", "status"):
         error = _rule(template_json, name)["ErrorAction"]["S3"]
         assert error["BucketName"] == bucket
-        assert error["Key"].startswith(f"{name}/${{parse_time('yyyy/MM/dd', timestamp())}}/${{newuuid()}}")
+        assert error["Key"].startswith(
+            f"{name}/${{parse_time('yyyy/MM/dd', timestamp())}}/${{newuuid()}}"
+        )
 
 
-def test_errors_bucket_is_encrypted_tls_only_and_expires(template: Template, stack: KilowatchStack) -> None:
+def test_errors_bucket_is_encrypted_tls_only_and_expires(
+    template: Template, stack: KilowatchStack
+) -> None:
     key = logical_id(stack, stack.key)
     template.has_resource(
         "AWS::S3::Bucket",
@@ -130,15 +148,22 @@ def test_errors_bucket_is_encrypted_tls_only_and_expires(template: Template, sta
                         }
                     ]
                 },
-                "LifecycleConfiguration": {"Rules": [{"ExpirationInDays": 90, "Status": "Enabled"}]},
-                "LoggingConfiguration": {"LogFilePrefix": "rule-errors/", "DestinationBucketName": Match.any_value()},
+                "LifecycleConfiguration": {
+                    "Rules": [{"ExpirationInDays": 90, "Status": "Enabled"}]
+                },
+                "LoggingConfiguration": {
+                    "LogFilePrefix": "rule-errors/",
+                    "DestinationBucketName": Match.any_value(),
+                },
             },
             "DeletionPolicy": "Retain",
         },
     )
 
 
-def test_stream_is_kms_encrypted_with_the_stacks_key(template: Template, stack: KilowatchStack) -> None:
+def test_stream_is_kms_encrypted_with_the_stacks_key(
+    template: Template, stack: KilowatchStack
+) -> None:
     template.has_resource(
         "AWS::Kinesis::Stream",
         {
@@ -156,11 +181,17 @@ def test_stream_is_kms_encrypted_with_the_stacks_key(template: Template, stack: 
     )
 
 
-def test_rule_role_may_only_put_records_and_error_objects(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_rule_role_may_only_put_records_and_error_objects(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     role = stack.ingest.node.find_child("RuleRole")
     policy_id = logical_id(stack, role.node.find_child("DefaultPolicy"))
     statements = template_json["Resources"][policy_id]["Properties"]["PolicyDocument"]["Statement"]
-    actions = sorted(a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+    actions = sorted(
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    )
     assert actions == ["kinesis:PutRecord", "kms:GenerateDataKey", "s3:PutObject"]
     assert json.dumps(statements).count('"Resource": "*"') == 0
 

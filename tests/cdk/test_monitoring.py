@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
-
 from kilowatch_cdk.stack import KilowatchStack, plant_ids
+
 from tests.cdk.helpers import logical_id, resources_of
 
 
@@ -28,7 +28,9 @@ def alarms(template_json: dict[str, Any], stack: KilowatchStack) -> dict[str, di
     return by_name
 
 
-def test_every_alarm_notifies_the_topic_on_alarm_and_ok(alarms: dict[str, dict[str, Any]], stack: KilowatchStack) -> None:
+def test_every_alarm_notifies_the_topic_on_alarm_and_ok(
+    alarms: dict[str, dict[str, Any]], stack: KilowatchStack
+) -> None:
     topic = {"Ref": logical_id(stack, stack.monitoring.topic)}
     for name, alarm in alarms.items():
         assert alarm["AlarmActions"] == [topic], name
@@ -36,7 +38,9 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_ok(alarms: dict[str, dict[s
         assert alarm["AlarmDescription"], name
 
 
-def test_iterator_age_alarm_fires_after_ten_minutes_behind(alarms: dict[str, dict[str, Any]]) -> None:
+def test_iterator_age_alarm_fires_after_ten_minutes_behind(
+    alarms: dict[str, dict[str, Any]],
+) -> None:
     alarm = alarms["KinesisIteratorAge"]
     assert alarm["MetricName"] == "GetRecords.IteratorAgeMilliseconds"
     assert alarm["Statistic"] == "Maximum"
@@ -47,18 +51,29 @@ def test_iterator_age_alarm_fires_after_ten_minutes_behind(alarms: dict[str, dic
 
 def test_lambda_error_and_throttle_alarms(alarms: dict[str, dict[str, Any]]) -> None:
     errors, throttles = alarms["LambdaErrors"], alarms["LambdaThrottles"]
-    assert (errors["MetricName"], errors["Threshold"], errors["EvaluationPeriods"], errors["DatapointsToAlarm"]) == (
-        "Errors", 1, 3, 2
+    assert (
+        errors["MetricName"],
+        errors["Threshold"],
+        errors["EvaluationPeriods"],
+        errors["DatapointsToAlarm"],
+    ) == ("Errors", 1, 3, 2)
+    assert (throttles["MetricName"], throttles["Threshold"], throttles["EvaluationPeriods"]) == (
+        "Throttles",
+        1,
+        1,
     )
-    assert (throttles["MetricName"], throttles["Threshold"], throttles["EvaluationPeriods"]) == ("Throttles", 1, 1)
 
 
-def test_on_failure_queue_alarm_fires_on_the_first_message(alarms: dict[str, dict[str, Any]], stack: KilowatchStack) -> None:
+def test_on_failure_queue_alarm_fires_on_the_first_message(
+    alarms: dict[str, dict[str, Any]], stack: KilowatchStack
+) -> None:
     alarm = alarms["OnFailureQueue"]
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alarm["Threshold"] == 1
     queue = logical_id(stack, stack.processing.on_failure_queue)
-    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+    ]
 
 
 def test_iot_rule_failure_alarms_name_each_rule(alarms: dict[str, dict[str, Any]]) -> None:
@@ -97,7 +112,9 @@ def test_a_silent_plant_alarms_after_n_intervals_missing_data_breaching(
         assert alarm["TreatMissingData"] == "breaching"
 
 
-def test_alarm_topic_is_kms_encrypted_tls_only_with_the_email(template: Template, stack: KilowatchStack) -> None:
+def test_alarm_topic_is_kms_encrypted_tls_only_with_the_email(
+    template: Template, stack: KilowatchStack
+) -> None:
     template.has_resource_properties(
         "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}}
     )
@@ -106,15 +123,26 @@ def test_alarm_topic_is_kms_encrypted_tls_only_with_the_email(template: Template
         {
             "PolicyDocument": {
                 "Statement": Match.array_with(
-                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
                 )
             }
         },
     )
-    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
+    template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
+    )
 
 
-def test_cloudwatch_may_use_the_key_for_the_encrypted_topic(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_cloudwatch_may_use_the_key_for_the_encrypted_topic(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     key = template_json["Resources"][logical_id(stack, stack.key)]
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     assert any(
@@ -125,4 +153,6 @@ def test_cloudwatch_may_use_the_key_for_the_encrypted_topic(template_json: dict[
 
 
 def test_dashboard_exists(template: Template) -> None:
-    template.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": "kilowatch-test-operations"})
+    template.has_resource_properties(
+        "AWS::CloudWatch::Dashboard", {"DashboardName": "kilowatch-test-operations"}
+    )

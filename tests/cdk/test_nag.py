@@ -8,7 +8,6 @@ import pytest
 from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
-
 from kilowatch_cdk.stack import KilowatchStack
 
 

@@ -1,13 +1,14 @@
 """The Step Functions workflows: synthesized in a small stack of their own (one synth for the
 module), their definitions parsed from DefinitionString and checked state by state.
 
-What a template cannot show: that the tasks run (see tests/cdk/orchestration/ for the
-handlers against moto S3) or that Step Functions accepts the definitions (moto's Step Functions
-runs them in tests/sfn only without Task states, which need Docker here).
+What a template cannot show: that the tasks run (tests/sfn/test_orchestration_tasks.py runs
+the handlers against moto S3 and InfluxDB 1.x). moto's Step Functions parses each definition
+(its ASL parser rejects what AWS would) but cannot run their Lambda tasks (Docker).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -30,7 +31,6 @@ from aws_cdk import aws_secretsmanager as secretsmanager  # noqa: E402
 from aws_cdk import aws_sns as sns  # noqa: E402
 from aws_cdk.assertions import Match, Template  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
-
 from kilowatch_cdk.orchestration.infrastructure import (  # noqa: E402
     DISTRIBUTED_AFTER_DAYS,
     RUNTIME_DIR,
@@ -41,17 +41,28 @@ from kilowatch_cdk.orchestration.infrastructure import (  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def synthesis(tmp_path_factory: pytest.TempPathFactory) -> tuple[Orchestration, Stack, Template, list[Any]]:
+def synthesis(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Orchestration, Stack, Template, list[Any]]:
     """One synth of Orchestration in a test stack with its own key, VPC, secret and topic,
     checked by cdk-nag's AwsSolutions rules (their findings: the fourth item)."""
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = App(outdir=str(outdir))
-    stack = Stack(app, "OrchestrationTest", env=Environment(account="123456789012", region="eu-west-1"))
-    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=0, subnet_configuration=[
-        ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-    ])
+    stack = Stack(
+        app, "OrchestrationTest", env=Environment(account="123456789012", region="eu-west-1")
+    )
+    vpc = ec2.Vpc(
+        stack,
+        "Vpc",
+        max_azs=2,
+        nat_gateways=0,
+        subnet_configuration=[
+            ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        ],
+    )
     orchestration = Orchestration(
-        stack, "Orchestration",
+        stack,
+        "Orchestration",
         key=kms.Key(stack, "Key"),
         lambda_code=lambda_.Code.from_asset(str(RUNTIME_DIR)),
         lambda_environment={"KILOWATCH_CONFIG": "/var/task/config/kilowatch.yaml"},
@@ -64,10 +75,9 @@ def synthesis(tmp_path_factory: pytest.TempPathFactory) -> tuple[Orchestration, 
         removal_policy=RemovalPolicy.DESTROY,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    try:
+    # Findings raise (the test stack's own stand-ins have some): they are read below.
+    with contextlib.suppress(RuntimeError):
         app.synth()
-    except RuntimeError:  # findings (the test stack's own stand-ins have some): read below
-        pass
     template = json.loads((outdir / f"{stack.artifact_id}.template.json").read_text())
     report = outdir / "validation-report.json"
     findings = [
@@ -91,8 +101,9 @@ def test_no_cdk_nag_finding_is_left_in_the_unit(synthesis: Any) -> None:
     assert ours == []
 
 
-def _definition(template: Template, name: str) -> dict[str, Any]:
-    """A state machine's ASL, parsed from its DefinitionString (Fn::Join of text and refs)."""
+def _definition(template: Template, name: str, token: str | None = None) -> dict[str, Any]:
+    """A state machine's ASL, parsed from its DefinitionString (Fn::Join of text and refs;
+    each ref shown as its JSON, or as `token` when given)."""
     machines = template.find_resources(
         "AWS::StepFunctions::StateMachine", {"Properties": {"StateMachineName": name}}
     )
@@ -100,7 +111,9 @@ def _definition(template: Template, name: str) -> dict[str, Any]:
     body = next(iter(machines.values()))["Properties"]["DefinitionString"]
     if isinstance(body, dict):
         parts = body["Fn::Join"][1]
-        body = "".join(p if isinstance(p, str) else json.dumps(p).replace('"', "'") for p in parts)
+        body = "".join(
+            p if isinstance(p, str) else token or json.dumps(p).replace('"', "'") for p in parts
+        )
     return json.loads(body)
 
 
@@ -117,7 +130,8 @@ def _states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _lambda_tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
-        n: s for n, s in _states(definition).items()
+        n: s
+        for n, s in _states(definition).items()
         if s["Type"] == "Task" and s["Resource"].endswith(":lambda:invoke")
     }
 
@@ -152,7 +166,8 @@ def test_every_lambda_task_has_a_timeout_and_a_small_result(synth: Any, name: st
     for state_name, state in _lambda_tasks(_definition(synth[2], name)).items():
         assert 60 <= state["TimeoutSeconds"] <= 15 * 60 + 30, state_name
         assert state["ResultSelector"] == {
-            "summary.$": "$.Payload.summary", "results.$": "$.Payload.results",
+            "summary.$": "$.Payload.summary",
+            "results.$": "$.Payload.results",
         }
 
 
@@ -201,7 +216,8 @@ def test_recost_uses_a_distributed_map_for_long_ranges(synth: Any) -> None:
     )
     distributed = definition["States"]["Recost days (distributed)"]
     assert distributed["ItemProcessor"]["ProcessorConfig"] == {
-        "Mode": "DISTRIBUTED", "ExecutionType": "STANDARD",
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": "STANDARD",
     }
     reader = distributed["ItemReader"]
     assert reader["Resource"].endswith(":s3:getObject")
@@ -218,21 +234,29 @@ def test_recost_uses_a_distributed_map_for_long_ranges(synth: Any) -> None:
 def test_machines_log_everything_trace_and_time_out(synth: Any) -> None:
     template = synth[2]
     for name, hours in zip(MACHINES, (2, 6, 24), strict=True):
-        template.has_resource_properties("AWS::StepFunctions::StateMachine", {
-            "StateMachineName": name,
-            "TracingConfiguration": {"Enabled": True},
-            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
-            "EncryptionConfiguration": Match.object_like({"Type": "CUSTOMER_MANAGED_KMS_KEY"}),
-        })
+        template.has_resource_properties(
+            "AWS::StepFunctions::StateMachine",
+            {
+                "StateMachineName": name,
+                "TracingConfiguration": {"Enabled": True},
+                "LoggingConfiguration": Match.object_like(
+                    {"Level": "ALL", "IncludeExecutionData": True}
+                ),
+                "EncryptionConfiguration": Match.object_like({"Type": "CUSTOMER_MANAGED_KMS_KEY"}),
+            },
+        )
         assert _definition(template, name)["TimeoutSeconds"] == hours * 3600
 
 
 def test_task_functions_run_arm64_in_the_vpc_with_their_handlers(synth: Any) -> None:
     orchestration, stack, template = synth
-    ours = {stack.resolve(stack.get_logical_id(f.node.default_child))
-            for f in orchestration.functions.values()}
-    functions = {k: v for k, v in template.find_resources("AWS::Lambda::Function").items()
-                 if k in ours}
+    ours = {
+        stack.resolve(stack.get_logical_id(f.node.default_child))
+        for f in orchestration.functions.values()
+    }
+    functions = {
+        k: v for k, v in template.find_resources("AWS::Lambda::Function").items() if k in ours
+    }
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
     assert handlers == sorted(f"orchestration_tasks.{spec.handler}" for spec in TASKS.values())
     for function in functions.values():
@@ -245,34 +269,59 @@ def test_task_functions_run_arm64_in_the_vpc_with_their_handlers(synth: Any) -> 
 
 def test_an_upload_starts_the_client_data_workflow(synth: Any) -> None:
     orchestration, stack, template = synth
-    template.has_resource_properties("AWS::Events::Rule", {
-        "EventPattern": {
-            "source": ["aws.s3"],
-            "detail-type": ["Object Created"],
-            "detail": {
-                "bucket": {"name": [{"Ref": stack.get_logical_id(
-                    orchestration.ingest_bucket.node.default_child)}]},
-                "object": {"key": [{"prefix": "uploads/"}]},
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {
+                    "bucket": {
+                        "name": [
+                            {
+                                "Ref": stack.get_logical_id(
+                                    orchestration.ingest_bucket.node.default_child
+                                )
+                            }
+                        ]
+                    },
+                    "object": {"key": [{"prefix": "uploads/"}]},
+                },
             },
+            "Targets": [
+                Match.object_like(
+                    {
+                        "Arn": {
+                            "Ref": stack.get_logical_id(
+                                orchestration.state_machines["client-data"].node.default_child
+                            )
+                        },
+                        "DeadLetterConfig": Match.any_value(),
+                        "RetryPolicy": Match.object_like({"MaximumRetryAttempts": 3}),
+                    }
+                )
+            ],
         },
-        "Targets": [Match.object_like({
-            "Arn": {"Ref": stack.get_logical_id(
-                orchestration.state_machines["client-data"].node.default_child)},
-            "DeadLetterConfig": Match.any_value(),
-            "RetryPolicy": Match.object_like({"MaximumRetryAttempts": 3}),
-        })],
-    })
+    )
     # CDK turns EventBridge notifications on through its bucket-notifications custom resource.
-    template.has_resource_properties("Custom::S3BucketNotifications", {
-        "BucketName": {"Ref": stack.get_logical_id(orchestration.ingest_bucket.node.default_child)},
-        "NotificationConfiguration": {"EventBridgeConfiguration": {}},
-    })
+    template.has_resource_properties(
+        "Custom::S3BucketNotifications",
+        {
+            "BucketName": {
+                "Ref": stack.get_logical_id(orchestration.ingest_bucket.node.default_child)
+            },
+            "NotificationConfiguration": {"EventBridgeConfiguration": {}},
+        },
+    )
 
 
 def test_billing_runs_monthly(synth: Any) -> None:
-    synth[2].has_resource_properties("AWS::Events::Rule", {
-        "ScheduleExpression": "cron(0 6 2 * ? *)",
-    })
+    synth[2].has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "cron(0 6 2 * ? *)",
+        },
+    )
 
 
 def test_failed_and_timed_out_executions_alarm(synth: Any) -> None:
@@ -284,8 +333,10 @@ def test_failed_and_timed_out_executions_alarm(synth: Any) -> None:
 
 def test_buckets_are_encrypted_private_and_ssl_only(synth: Any) -> None:
     orchestration, stack, template = synth
-    ours = {stack.resolve(stack.get_logical_id(b.node.default_child))
-            for b in (orchestration.ingest_bucket, orchestration.results_bucket)}
+    ours = {
+        stack.resolve(stack.get_logical_id(b.node.default_child))
+        for b in (orchestration.ingest_bucket, orchestration.results_bucket)
+    }
     buckets = template.find_resources("AWS::S3::Bucket")
     for name in ours:
         bucket = buckets[name]
@@ -294,3 +345,34 @@ def test_buckets_are_encrypted_private_and_ssl_only(synth: Any) -> None:
         assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
         assert props["PublicAccessBlockConfiguration"]["BlockPublicAcls"] is True
         assert "LoggingConfiguration" in props
+
+
+def test_the_tasks_reach_s3_from_private_subnets(synth: Any) -> None:
+    synth[2].has_resource_properties(
+        "AWS::EC2::VPCEndpoint",
+        {
+            "ServiceName": Match.object_like({"Fn::Join": Match.any_value()}),
+            "VpcEndpointType": "Gateway",
+        },
+    )
+
+
+@pytest.mark.parametrize("name", MACHINES)
+def test_moto_accepts_each_definition(
+    synth: Any, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto's ASL parser (the one that runs machines in tests/sfn) takes every definition."""
+    import boto3
+    from moto import mock_aws
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    definition = _definition(synth[2], name, token="kilowatch-token")
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        client = boto3.client("stepfunctions", region_name="eu-west-1")
+        created = client.create_state_machine(
+            name=name,
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/kilowatch-sfn",
+        )
+        assert created["stateMachineArn"].endswith(f":stateMachine:{name}")

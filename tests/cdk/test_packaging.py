@@ -1,4 +1,4 @@
-"""The Lambda asset built with pip alone: aarch64 cp312 wheels, no pandas, the package, ≤ 50 MB zipped."""
+"""The Lambda asset built with pip alone: aarch64 cp312 wheels, no pandas, ≤ 50 MB zipped."""
 
 from __future__ import annotations
 
@@ -14,11 +14,19 @@ MAX_ZIPPED_BYTES = 50 * 1024 * 1024  # the issue's bound (Lambda itself allows 5
 def test_requirements_are_the_core_without_pandas_plus_the_lambda_extra() -> None:
     names = {packaging._requirement_name(r) for r in lambda_requirements()}
     assert "pandas" not in names
-    assert {"aws-lambda-powertools", "sentry-sdk", "msgspec", "pydantic", "influxdb-client"} <= names
+    assert {
+        "aws-lambda-powertools",
+        "sentry-sdk",
+        "msgspec",
+        "pydantic",
+        "influxdb-client",
+    } <= names
     assert "matplotlib" not in names and "boto3" not in names  # boto3 comes with the runtime
 
 
-def test_asset_holds_the_package_config_and_aarch64_cp312_binaries(lambda_asset: LambdaAsset) -> None:
+def test_asset_holds_the_package_config_and_aarch64_cp312_binaries(
+    lambda_asset: LambdaAsset,
+) -> None:
     root = lambda_asset.path
     assert (root / "kilowatch" / "__init__.py").is_file()
     assert (root / lambda_asset.plant_file_in_asset).is_file()
@@ -35,7 +43,7 @@ def test_asset_holds_the_package_config_and_aarch64_cp312_binaries(lambda_asset:
 def test_asset_has_the_handler_module(lambda_asset: LambdaAsset) -> None:
     """handler.py comes from kilowatch_cdk/processing/runtime/ (written by the Lambda's owner)."""
     assert (lambda_asset.path / "handler.py").is_file(), (
-        f"no handler.py in {packaging.RUNTIME_DIR}: the function's handler {packaging.HANDLER} has no module"
+        f"no handler.py in {packaging.RUNTIME_DIR}: the handler {packaging.HANDLER} has no module"
     )
 
 

@@ -1,13 +1,13 @@
-"""The processing Lambda: arm64, the asset's handler, Kinesis batch settings and failure handling."""
+"""The processing Lambda: arm64, the asset's handler, Kinesis batch settings, failure handling."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_cdk.assertions import Match, Template
-
 from kilowatch_cdk.packaging import HANDLER
 from kilowatch_cdk.stack import KilowatchStack
+
 from tests.cdk.helpers import logical_id, resources_of
 
 
@@ -15,7 +15,9 @@ def _function(template_json: dict[str, Any], stack: KilowatchStack) -> dict[str,
     return template_json["Resources"][logical_id(stack, stack.processing.function)]["Properties"]
 
 
-def test_function_is_arm64_python312_with_the_asset_handler(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_function_is_arm64_python312_with_the_asset_handler(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     function = _function(template_json, stack)
     assert function["Architectures"] == ["arm64"]
     assert function["Runtime"] == "python3.12"
@@ -35,7 +37,9 @@ def test_function_runs_in_the_private_subnets_with_the_clients_group(
     assert {ref["Ref"] for ref in vpc_config["SubnetIds"]} == private
 
 
-def test_function_environment_names_every_connection(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_function_environment_names_every_connection(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     env = _function(template_json, stack)["Environment"]["Variables"]
     assert env["POWERTOOLS_SERVICE_NAME"] == "kilowatch-ingest"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "kilowatch"
@@ -47,8 +51,12 @@ def test_function_environment_names_every_connection(template_json: dict[str, An
     assert env["KILOWATCH_INFLUX_URL"] == {
         "Fn::Join": ["", ["https://", {"Fn::GetAtt": [influx, "Endpoint"]}, ":8086"]]
     }
-    assert env["KILOWATCH_INFLUX_TOKEN_SECRET_ARN"] == {"Ref": logical_id(stack, stack.storage.writer_token_secret)}
-    assert env["KILOWATCH_FIREHOSE_STREAM"] == {"Ref": logical_id(stack, stack.lake.delivery_stream)}
+    assert env["KILOWATCH_INFLUX_TOKEN_SECRET_ARN"] == {
+        "Ref": logical_id(stack, stack.storage.writer_token_secret)
+    }
+    assert env["KILOWATCH_FIREHOSE_STREAM"] == {
+        "Ref": logical_id(stack, stack.lake.delivery_stream)
+    }
     assert env["KILOWATCH_IOT_DATA_ENDPOINT"]["Fn::GetAtt"][1] == "endpointAddress"
     assert "KILOWATCH_SENTRY_DSN_SECRET_ARN" not in env  # Sentry is off unless a DSN secret is set
 
@@ -71,19 +79,25 @@ def test_kinesis_event_source_reports_item_failures_bisects_and_bounds_retries(
             "MaximumRecordAgeInSeconds": 3600,
             "DestinationConfig": {
                 "OnFailure": {
-                    "Destination": {"Fn::GetAtt": [logical_id(stack, stack.processing.on_failure_queue), "Arn"]}
+                    "Destination": {
+                        "Fn::GetAtt": [logical_id(stack, stack.processing.on_failure_queue), "Arn"]
+                    }
                 }
             },
         },
     )
 
 
-def test_stream_is_read_only_after_influxdb_has_its_tokens(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_stream_is_read_only_after_influxdb_has_its_tokens(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     (mapping,) = resources_of(template_json, "AWS::Lambda::EventSourceMapping").values()
     assert logical_id(stack, stack.storage.setup) in mapping["DependsOn"]
 
 
-def test_on_failure_queue_is_encrypted_tls_only_and_keeps_14_days(template: Template, stack: KilowatchStack) -> None:
+def test_on_failure_queue_is_encrypted_tls_only_and_keeps_14_days(
+    template: Template, stack: KilowatchStack
+) -> None:
     template.has_resource_properties(
         "AWS::SQS::Queue",
         {
@@ -96,21 +110,34 @@ def test_on_failure_queue_is_encrypted_tls_only_and_keeps_14_days(template: Temp
         {
             "PolicyDocument": {
                 "Statement": Match.array_with(
-                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
                 )
             }
         },
     )
 
 
-def test_function_may_publish_only_receipts(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_function_may_publish_only_receipts(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     role = stack.processing.function.role
     assert role is not None
     policy = template_json["Resources"][logical_id(stack, role.node.find_child("DefaultPolicy"))]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     (publish,) = [s for s in statements if s["Action"] == "iot:Publish"]
     assert publish["Resource"]["Fn::Join"][1][-1].endswith(":topic/kilowatch/*/_agents/*/receipts")
-    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    actions = {
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
     assert "firehose:PutRecordBatch" in actions
     assert "secretsmanager:GetSecretValue" in actions
     assert not [a for a in actions if a.endswith(":*") or a == "*"]

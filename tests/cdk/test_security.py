@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from kilowatch_cdk.stack import KilowatchStack
+
 from tests.cdk.helpers import logical_id, resources_of
 
 # Resources that hold data; each must say what `cdk destroy` does to it.
@@ -39,7 +40,9 @@ def test_every_bucket_is_encrypted_private_and_tls_only(template_json: dict[str,
         assert '"aws:SecureTransport": "false"' in policies[bucket_id], bucket_id
 
 
-def test_kms_at_rest_for_every_store_but_access_logs(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_kms_at_rest_for_every_store_but_access_logs(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     key = {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}
     access_logs = logical_id(stack, stack.access_logs)
     for bucket_id, bucket in resources_of(template_json, "AWS::S3::Bucket").items():
@@ -56,14 +59,18 @@ def test_kms_at_rest_for_every_store_but_access_logs(template_json: dict[str, An
         assert topic["Properties"]["KmsMasterKeyId"] == key
 
 
-def test_the_key_rotates_and_is_retained(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_the_key_rotates_and_is_retained(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     key = template_json["Resources"][logical_id(stack, stack.key)]
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["Properties"]["PendingWindowInDays"] == 30
     assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
 
 
-def test_every_stateful_resource_has_an_explicit_retain_policy(template_json: dict[str, Any]) -> None:
+def test_every_stateful_resource_has_an_explicit_retain_policy(
+    template_json: dict[str, Any],
+) -> None:
     for resource_type in STATEFUL:
         for resource_id, resource in resources_of(template_json, resource_type).items():
             assert resource.get("DeletionPolicy") == "Retain", f"{resource_type} {resource_id}"
@@ -80,10 +87,24 @@ def _statements(template_json: dict[str, Any]) -> list[tuple[str, dict[str, Any]
 
 
 def test_no_wildcard_actions_and_no_star_resources_on_data(template_json: dict[str, Any]) -> None:
-    data_services = ("s3:", "kinesis:", "firehose:", "sqs:", "secretsmanager:", "kms:", "iot:Publish", "athena:", "glue:")
+    data_services = (
+        "s3:",
+        "kinesis:",
+        "firehose:",
+        "sqs:",
+        "secretsmanager:",
+        "kms:",
+        "iot:Publish",
+        "athena:",
+        "glue:",
+    )
     for owner, statement in _statements(template_json):
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
         for action in actions:
             assert action != "*" and not action.endswith(":*"), f"{owner}: {action}"
         if statement.get("Resource") == "*":
-            assert not [a for a in actions if a.startswith(data_services)], f"{owner}: {actions} on *"
+            assert not [a for a in actions if a.startswith(data_services)], (
+                f"{owner}: {actions} on *"
+            )

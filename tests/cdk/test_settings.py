@@ -1,4 +1,4 @@
-"""The CDK app's settings: context per environment, env overrides, one-sentence errors, the README table."""
+"""The CDK app's settings: context per environment, env overrides, errors, the README table."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from kilowatch_cdk.settings import (
     CDK_DIR,
     ENVIRONMENTS_CONTEXT_KEY,
@@ -29,13 +28,19 @@ def test_without_context_there_is_one_dev_environment_with_defaults() -> None:
 
 
 def test_each_environment_gets_its_own_settings() -> None:
-    dev, prod = load_settings(_context(dev={"removal": "destroy"}, prod={"influx_multi_az": True}), environ={})
+    dev, prod = load_settings(
+        _context(dev={"removal": "destroy"}, prod={"influx_multi_az": True}), environ={}
+    )
     assert (dev.env_name, dev.removal, dev.influx_multi_az) == ("dev", "destroy", False)
     assert (prod.env_name, prod.removal, prod.influx_multi_az) == ("prod", "retain", True)
 
 
 def test_environment_variables_override_the_context() -> None:
-    environ = {"KILOWATCH_CDK_BATCH_SIZE": "250", "CDK_DEFAULT_REGION": "eu-west-1", "CDK_DEFAULT_ACCOUNT": "111122223333"}
+    environ = {
+        "KILOWATCH_CDK_BATCH_SIZE": "250",
+        "CDK_DEFAULT_REGION": "eu-west-1",
+        "CDK_DEFAULT_ACCOUNT": "111122223333",
+    }
     (settings,) = load_settings(_context(dev={"batch_size": 50}), environ=environ)
     assert settings.batch_size == 250
     assert (settings.account, settings.region) == ("111122223333", "eu-west-1")
@@ -75,16 +80,22 @@ def test_the_shipped_cdk_json_is_valid() -> None:
 
 def test_plant_file_is_resolved_from_the_repository() -> None:
     settings = KilowatchSettings()
-    assert settings.plant_file_path == (CDK_DIR.parent / "config" / "kilowatch.example.yaml").resolve()
+    assert (
+        settings.plant_file_path == (CDK_DIR.parent / "config" / "kilowatch.example.yaml").resolve()
+    )
     assert settings.plant_file_path.is_file()
 
 
 def test_readme_lists_every_setting_as_the_class_describes_it() -> None:
     readme = (CDK_DIR / "README.md").read_text()
-    assert settings_table() in readme, "cdk/README.md's settings table is stale: paste settings_table()"
+    assert settings_table() in readme, (
+        "cdk/README.md's settings table is stale: paste settings_table()"
+    )
 
 
-def test_app_reports_a_wrong_setting_as_error_and_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_app_reports_a_wrong_setting_as_error_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("kilowatch_cdk_app", CDK_DIR / "app.py")

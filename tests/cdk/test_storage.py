@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from aws_cdk.assertions import Match, Template
-
 from kilowatch_cdk.stack import KilowatchStack
+
 from tests.cdk.helpers import logical_id, resources_of
 
 
@@ -20,34 +20,46 @@ def test_vpc_has_only_isolated_subnets_and_no_nat(template_json: dict[str, Any])
 
 
 def test_vpc_logs_rejected_traffic(template: Template) -> None:
-    template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "REJECT", "LogDestinationType": "cloud-watch-logs"})
+    template.has_resource_properties(
+        "AWS::EC2::FlowLog", {"TrafficType": "REJECT", "LogDestinationType": "cloud-watch-logs"}
+    )
 
 
-def test_interface_endpoints_cover_every_service_the_functions_call(template_json: dict[str, Any]) -> None:
+def test_interface_endpoints_cover_every_service_the_functions_call(
+    template_json: dict[str, Any],
+) -> None:
     endpoints = resources_of(template_json, "AWS::EC2::VPCEndpoint").values()
-    services = {
-        e["Properties"]["ServiceName"]["Fn::Join"][1][-1]
-        if isinstance(e["Properties"]["ServiceName"], dict)
-        else e["Properties"]["ServiceName"]: e["Properties"]["PrivateDnsEnabled"]
+    interface = {
+        e["Properties"]["ServiceName"]: e["Properties"]["PrivateDnsEnabled"]
         for e in endpoints
+        if e["Properties"].get("VpcEndpointType", "Interface") == "Interface"
     }
-    assert services == {
+    assert interface == {
         "com.amazonaws.us-east-1.secretsmanager": True,
         "com.amazonaws.us-east-1.kinesis-firehose": True,
-        "com.amazonaws.us-east-1.iot.data": False,
+        "com.amazonaws.us-east-1.iot.data": False,  # named by the private zone instead
         "com.amazonaws.us-east-1.athena": True,
     }
 
 
-def test_iot_data_endpoint_resolves_to_the_vpc_endpoint(template: Template, stack: KilowatchStack) -> None:
+def test_iot_data_endpoint_resolves_to_the_vpc_endpoint(
+    template: Template, stack: KilowatchStack
+) -> None:
     template.has_resource_properties(
         "AWS::Route53::HostedZone",
-        {"Name": Match.any_value(), "VPCs": [Match.object_like({"VPCId": {"Ref": logical_id(stack, stack.storage.vpc)}})]},
+        {
+            "Name": Match.any_value(),
+            "VPCs": [Match.object_like({"VPCId": {"Ref": logical_id(stack, stack.storage.vpc)}})],
+        },
     )
-    template.has_resource_properties("AWS::Route53::RecordSet", {"Type": "A", "AliasTarget": Match.any_value()})
+    template.has_resource_properties(
+        "AWS::Route53::RecordSet", {"Type": "A", "AliasTarget": Match.any_value()}
+    )
 
 
-def test_influxdb_is_private_in_its_subnets_and_group(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_influxdb_is_private_in_its_subnets_and_group(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     (instance,) = resources_of(template_json, "AWS::Timestream::InfluxDBInstance").values()
     props = instance["Properties"]
     assert props["PubliclyAccessible"] is False
@@ -64,14 +76,18 @@ def test_influxdb_is_private_in_its_subnets_and_group(template_json: dict[str, A
     assert instance["DeletionPolicy"] == "Retain"
 
 
-def test_influxdb_password_is_resolved_from_secrets_manager_not_written(template_json: dict[str, Any]) -> None:
+def test_influxdb_password_is_resolved_from_secrets_manager_not_written(
+    template_json: dict[str, Any],
+) -> None:
     (instance,) = resources_of(template_json, "AWS::Timestream::InfluxDBInstance").values()
     password = json.dumps(instance["Properties"]["Password"])
     assert "{{resolve:secretsmanager:" in password
     assert ":SecretString:password::}}" in password
 
 
-def test_influxdb_accepts_only_its_clients_on_8086(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_influxdb_accepts_only_its_clients_on_8086(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     influx = logical_id(stack, stack.storage.influx_security_group)
     clients = logical_id(stack, stack.storage.client_security_group)
     ingress = [
@@ -97,7 +113,9 @@ def test_influxdb_accepts_only_its_clients_on_8086(template_json: dict[str, Any]
     )
 
 
-def test_secrets_are_encrypted_with_the_stacks_key(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_secrets_are_encrypted_with_the_stacks_key(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     secrets = resources_of(template_json, "AWS::SecretsManager::Secret")
     key = {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}
     assert len(secrets) == 3
@@ -105,7 +123,9 @@ def test_secrets_are_encrypted_with_the_stacks_key(template_json: dict[str, Any]
     assert all(s["DeletionPolicy"] == "Retain" for s in secrets.values())
 
 
-def test_setup_maps_the_dbrp_and_writes_both_tokens(template: Template, stack: KilowatchStack) -> None:
+def test_setup_maps_the_dbrp_and_writes_both_tokens(
+    template: Template, stack: KilowatchStack
+) -> None:
     template.has_resource(
         "Custom::KilowatchInfluxSetup",
         {
@@ -122,11 +142,16 @@ def test_setup_maps_the_dbrp_and_writes_both_tokens(template: Template, stack: K
     )
     template.has_resource_properties(
         "AWS::Lambda::Function",
-        {"Handler": "influx_setup.on_event", "VpcConfig": Match.object_like({"SubnetIds": Match.any_value()})},
+        {
+            "Handler": "influx_setup.on_event",
+            "VpcConfig": Match.object_like({"SubnetIds": Match.any_value()}),
+        },
     )
 
 
-def test_grafana_workspace_is_service_managed_in_the_vpc(template: Template, stack: KilowatchStack) -> None:
+def test_grafana_workspace_is_service_managed_in_the_vpc(
+    template: Template, stack: KilowatchStack
+) -> None:
     template.has_resource_properties(
         "AWS::Grafana::Workspace",
         {
@@ -138,14 +163,23 @@ def test_grafana_workspace_is_service_managed_in_the_vpc(template: Template, sta
             "PluginAdminEnabled": False,
             "RoleArn": {"Fn::GetAtt": [logical_id(stack, stack.storage.grafana_role), "Arn"]},
             "VpcConfiguration": {
-                "SecurityGroupIds": [{"Fn::GetAtt": [logical_id(stack, stack.storage.client_security_group), "GroupId"]}],
+                "SecurityGroupIds": [
+                    {
+                        "Fn::GetAtt": [
+                            logical_id(stack, stack.storage.client_security_group),
+                            "GroupId",
+                        ]
+                    }
+                ],
                 "SubnetIds": Match.any_value(),
             },
         },
     )
 
 
-def test_grafana_role_may_query_the_lake_workgroup_only(template_json: dict[str, Any], stack: KilowatchStack) -> None:
+def test_grafana_role_may_query_the_lake_workgroup_only(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
     role = stack.storage.grafana_role
     assert role is not None
     policy = template_json["Resources"][logical_id(stack, role.node.find_child("DefaultPolicy"))]

@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 
 from kilowatch.config import KilowatchConfig, PlantConfig, load_config
-from tests.support.services import REPO_ROOT
-
-PLANT_FILE = REPO_ROOT / "config" / "kilowatch.example.yaml"
+from tests.etl.samples import PLANT_FILE
 
 
 @pytest.fixture(scope="session")

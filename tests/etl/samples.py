@@ -12,8 +12,9 @@ import pandas as pd
 from kilowatch.config import KilowatchConfig
 from kilowatch.influx.schema import LineLayout
 from kilowatch.processing import Message, Processor
-from tests.support.services import InfluxDB1
+from tests.support.services import REPO_ROOT, InfluxDB1
 
+PLANT_FILE = REPO_ROOT / "config" / "kilowatch.example.yaml"
 ATOM = "http://www.w3.org/2005/Atom"
 ESPI = "http://naesb.org/espi"
 

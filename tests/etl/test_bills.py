@@ -125,3 +125,10 @@ def test_blank_components_are_skipped_and_zero_bills_are_compared_in_money() -> 
     assert result["flagged"].tolist() == [True]  # the utility billed no tax, kilowatch does
     with pytest.raises(EtlError, match="threshold"):
         reconcile(utility, ours, threshold_percent=-1)
+
+
+def test_problems_name_columns_as_the_file_s_header_does(tmp_path: Path, sea: PlantConfig) -> None:
+    path = write_csv(tmp_path / "bills.csv", ["Month", "Energy (MWh)"], [("2026-10", "twelve")])
+    with pytest.raises(EtlValidationError) as caught:
+        validate_bills(read_table(path, ALIASES), sea, str(path))
+    assert "  column Energy (MWh): is not a number in row 2 (twelve)" in str(caught.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from kilowatch.cli import app
@@ -80,3 +81,25 @@ def test_a_green_button_file_is_checked_by_a_dry_run(tmp_path: Path, plant_file:
     )
     assert result.exit_code == 0, result.output
     assert "read (dry run: nothing written) 1 intervals of meter utility" in result.output
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "plant", "expected"),
+    [
+        ("production", "production-sea.csv", "sea", "15 rows are valid"),
+        ("bill", "bills-sea.csv", "sea", "2 bills are valid"),
+        ("bill", "greenbutton-sea-2026-10.xml", "sea", "48 intervals of meter utility"),
+        ("enpi", "enpi-hmo.csv", "hmo", "press: CUSUM of savings"),
+    ],
+)
+def test_the_committed_sample_files_are_valid(
+    kind: str, name: str, plant: str, expected: str, plant_file: Path
+) -> None:
+    result = CliRunner().invoke(
+        app, ["etl", kind, str(DATA / name), "--plant", plant, "-c", str(plant_file), "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    assert expected in result.output

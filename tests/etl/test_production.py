@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from kilowatch.config import PlantConfig
+from kilowatch.config import PlantConfig, load_config
 from kilowatch.etl import (
     EtlValidationError,
     daily_production,
@@ -20,7 +22,7 @@ from kilowatch.etl import (
 from kilowatch.etl.errors import EtlError
 from kilowatch.etl.frames import read_table
 from kilowatch.etl.production import ALIASES
-from tests.etl.samples import write_csv, write_xlsx
+from tests.etl.samples import PLANT_FILE, write_csv, write_xlsx
 
 HEADER = ["date", "line", "product", "units"]
 
@@ -252,3 +254,68 @@ def test_energy_intensity_joins_units_to_energy_per_line_and_day(sea: PlantConfi
     assert len(lines) == 3
     assert lines[2].startswith("energy_intensity,line=assembly,plant=sea units=40.0 ")
     assert "kwh_per_unit" not in lines[1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 400),  # day offset
+            st.sampled_from(["assembly", "utilities"]),
+            st.sampled_from(["door", "hood", "air compressor, 7 bar"]),
+            st.floats(0, 1e6, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=40,
+        unique_by=lambda row: row[:3],
+    ),
+    st.data(),
+)
+def test_any_valid_table_loads_whole_and_one_bad_cell_is_found_at_its_row(
+    rows: list[tuple[int, str, str, float]], data: st.DataObject
+) -> None:
+    plant = load_config(PLANT_FILE).plant_by_id["sea"]
+    rows = sorted(rows)  # dates in order within every line and product
+    first = date(2026, 1, 1)
+    table = pd.DataFrame(
+        {
+            "date": [(first + timedelta(days=d)).isoformat() for d, *_ in rows],
+            "line": [line for _, line, _, _ in rows],
+            "product": [product for _, _, product, _ in rows],
+            "units": [repr(units) for *_, units in rows],
+        },
+        index=range(2, len(rows) + 2),
+    )
+    loaded = validate_production(table, plant)
+    assert loaded["units"].sum() == pytest.approx(sum(units for *_, units in rows))
+    points = production_points(loaded, "sea")
+    assert len(set(points)) == len(rows)  # one distinct point per row
+    bad_row = data.draw(st.sampled_from(list(table.index)))
+    table.loc[bad_row, "units"] = data.draw(st.sampled_from(["n/a", "12 pcs", "-1", ""]))
+    with pytest.raises(EtlValidationError) as caught:
+        validate_production(table, plant)
+    assert [(p.column, p.rows) for p in caught.value.problems] == [("units", (bad_row,))]
+
+
+def test_files_a_person_must_re_save_are_named_with_what_to_do(tmp_path: Path) -> None:
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("date,línea,units\n".encode("latin-1"))
+    with pytest.raises(EtlError, match=r'is not UTF-8 text; save it as "CSV UTF-8"'):
+        read_table(latin)
+    twice = write_csv(tmp_path / "twice.csv", ["Units", "units", "line"], [(1, 2, "a")])
+    with pytest.raises(EtlError, match="has the column"):
+        read_table(twice)
+
+
+def test_short_excel_rows_read_as_empty_cells(tmp_path: Path, sea: PlantConfig) -> None:
+    path = write_xlsx(
+        tmp_path / "short.xlsx",
+        HEADER,
+        [(date(2026, 10, 1), "assembly", "door", 3), (date(2026, 10, 2), "assembly")],
+    )
+    with pytest.raises(EtlValidationError) as caught:
+        load(path, sea)
+    assert {(p.column, p.problem, p.rows) for p in caught.value.problems} == {
+        ("product", "is empty", (3,)),
+        ("units", "is empty", (3,)),
+    }

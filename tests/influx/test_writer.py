@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+import threading
+
 import pytest
 
 from kilowatch.influx.lineprotocol import number_texts
@@ -9,8 +13,10 @@ from kilowatch.influx.writer import (
     InfluxTarget,
     InfluxV1Writer,
     InfluxWriteError,
+    RetryPolicy,
     detect_version,
     open_writer,
+    write_with_retry,
 )
 from tests.support.services import InfluxDB1, free_port
 
@@ -68,3 +74,44 @@ def test_a_missing_database_is_retried_not_dropped(influxdb: InfluxDB1) -> None:
     with pytest.raises(InfluxWriteError) as missing:
         InfluxV1Writer(InfluxTarget(influxdb.url, "never_created")).write(["m v=1 1"])
     assert missing.value.status == 404 and missing.value.retryable
+
+
+def test_retry_waits_grow_to_the_cap_each_within_its_jitter() -> None:
+    policy = RetryPolicy(initial_s=0.5, max_s=4.0, exponential_base=2.0, jitter=0.2)
+    waits = list(itertools.islice(policy.delays(random.Random(7)), 8))
+    for wait, nominal in zip(waits, [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0], strict=True):
+        assert nominal * 0.8 <= wait <= nominal * 1.2
+    assert len(set(waits[3:])) > 1  # the capped waits still vary: writers do not retry in step
+
+
+def test_a_retry_gives_up_after_max_attempts_on_an_unreachable_server() -> None:
+    writer = InfluxV1Writer(InfluxTarget(f"http://127.0.0.1:{free_port()}", "unused"))
+    retried: list[float] = []
+    policy = RetryPolicy(initial_s=0.01, max_s=0.02, max_attempts=3)
+    with pytest.raises(InfluxWriteError) as caught:
+        write_with_retry(writer, ["m v=1 1"], policy, on_retry=lambda _e, d: retried.append(d))
+    assert caught.value.retryable and len(retried) == 2
+
+
+def test_a_stopped_retry_returns_false_and_a_refused_point_is_not_retried(
+    influxdb: InfluxDB1, influx_db_name: str
+) -> None:
+    down = InfluxV1Writer(InfluxTarget(f"http://127.0.0.1:{free_port()}", "unused"))
+    stop = threading.Event()
+    stop.set()
+    assert write_with_retry(down, ["m v=1 1"], RetryPolicy(initial_s=0.01), stop=stop) is False
+
+    writer = open_writer(InfluxTarget(influxdb.url, influx_db_name), "1")
+    retried: list[float] = []
+    try:
+        with pytest.raises(InfluxWriteError) as caught:
+            write_with_retry(
+                writer,
+                ["m v=1 1", "m v=nope 2"],
+                RetryPolicy(),
+                on_retry=lambda *_: retried.append(0),
+            )
+        assert not caught.value.retryable and retried == []
+        assert write_with_retry(writer, ["m v=1 1"], RetryPolicy()) is True
+    finally:
+        writer.close()

@@ -3,6 +3,8 @@ from the processing core's costed readings (local dates across clock changes).""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,6 +27,7 @@ from kilowatch.lake.schema import (
     arrow_schema,
     arrow_table,
     batch_records,
+    columns_markdown,
     glue_columns,
     partition_dates,
 )
@@ -100,11 +103,12 @@ def test_parquet_written_with_the_schema_reads_back_with_the_glue_types(
     table = arrow_table(records).drop_columns(list(PARTITION_KEYS))
     assert table.schema == arrow_schema()
     pq.write_table(table, path)
-    described = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
+    con = duckdb.connect()
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
     assert {name: kind for name, kind, *_ in described} == {
         c.name: DUCKDB_TYPE[c.glue_type] for c in COLUMNS
     }
-    (row,) = duckdb.sql(
+    (row,) = con.execute(
         f"SELECT time, costed_at, voltage_l3 FROM read_parquet('{path}')"
     ).fetchall()
     assert row == (
@@ -211,7 +215,33 @@ def test_partition_dates_of_a_run_of_readings_match_one_by_one(
     ]
 
 
+def test_readings_influxdb_refused_are_left_out(processor: Processor) -> None:
+    ts = 1_790_000_100
+    readings = [Reading("sea", "lighting", ts + 300 * i, 1.0) for i in range(3)]
+    message = Message(readings_topic("sea", "lighting"), encode_readings(readings), 1.8e9)
+    processed = processor.process([message], 1.8e9)
+    refused = {("sea", "lighting", ts + 300)}
+    kept = batch_records(processed, processor.tariffs, COSTED_AT_MS, refused)
+    assert [r.ts for r in kept] == [ts, ts + 600]
+
+
 def test_no_readings_make_no_records(processor: Processor) -> None:
     processed = processor.process([], 1.8e9)
     assert batch_records(processed, processor.tariffs, COSTED_AT_MS) == []
     assert partition_dates(np.array([], dtype=np.int64), LA) == []
+
+
+def test_the_lake_readme_lists_the_columns_as_defined() -> None:
+    readme = REPO_ROOT / "cdk" / "kilowatch_cdk" / "datalake" / "README.md"
+    assert columns_markdown() in readme.read_text(encoding="utf-8")
+
+
+def test_the_lambdas_imports_do_not_load_pyarrow_or_pandas() -> None:
+    """The Lambda imports schema and firehose on its cold start; pyarrow is for the tests and
+    offline tools (arrow_schema, arrow_table import it when called)."""
+    code = (
+        "import sys, kilowatch.lake.schema, kilowatch.lake.firehose; "
+        "print(sorted(m for m in ('pyarrow', 'pandas') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

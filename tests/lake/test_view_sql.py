@@ -3,6 +3,8 @@ schema's columns; created in an order that works."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlglot
 from kilowatch_cdk.datalake.infrastructure import VIEW_PREFIX
@@ -43,3 +45,10 @@ def test_names_sort_in_creation_order() -> None:
     assert [v.order for v in found] == sorted(v.order for v in found)
     assert len({v.order for v in found}) == len(found)
     assert [v.query_name for v in found] == sorted(v.query_name for v in found)
+
+
+def test_the_readme_describes_every_view() -> None:
+    readme = Path(__file__).resolve().parents[2] / "cdk/kilowatch_cdk/datalake/README.md"
+    text = readme.read_text(encoding="utf-8")
+    for view in views():
+        assert f"| `{view.name}` |" in text, view.name

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kilowatch.mqtt.receive import BatchClient, Publish
 from kilowatch.mqtt.connection import MqttTarget, mqtt_client
+from kilowatch.mqtt.receive import BatchClient, Publish
 from tests.support.services import Mosquitto, publish_lines, require_binary
 
 

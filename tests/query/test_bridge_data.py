@@ -1,5 +1,6 @@
-"""Every query kind on what the bridge stored: InfluxDB 1.x (InfluxQL), DuckDB (the SQL rendering
-over the same points laid out as InfluxDB 3 stores them) and InfluxData's Flux parser.
+"""Every query kind on what the bridge stored: InfluxDB 1.x (InfluxQL); the SQL rendering on
+DuckDB and on DataFusion (InfluxDB 3's engine) over the same points laid out as InfluxDB 3
+stores them; InfluxData's Flux parser.
 
 Expected values are computed here in pandas straight from the raw points (one row per reading,
 read back with SELECT *), bucketed by each reading's interval START in the plant's local time:
@@ -11,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import datafusion
 import duckdb
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
 import pytest
 
-from kilowatch.query import DuckDBRunner, InfluxQLRunner, Query, run
+from kilowatch.query import DataFusionRunner, DuckDBRunner, InfluxQLRunner, Query, run
 from tests.query.conftest import PLANT_FILE, FluxCheck, Stored
 
 pytestmark = pytest.mark.integration
@@ -220,11 +223,11 @@ def test_the_published_readings_are_what_was_stored(stored: Stored) -> None:
 
 
 def test_seattle_day_of_the_clock_change_has_25_hours(stored: Stored) -> None:
-    query = Query.completeness("sea").using(PLANT_FILE).between(START, END).by(None)
+    query = Query.completeness("sea").using(PLANT_FILE).between(START, END)
     query = query.where(meter="assembly-01")
     got = run(InfluxQLRunner(stored.influx.url, stored.database), query)
     fall_back = pd.Timestamp("2026-11-01", tz=ZONES["sea"])
-    assert got.loc[fall_back].iloc[0] == pytest.approx(1.0)
+    assert got.loc[fall_back, "assembly-01"] == pytest.approx(1.0)  # 300 readings, 25 hours
     energy = Query.energy("sea").using(PLANT_FILE).between(START, END).every("1d")
     by_day = run(
         InfluxQLRunner(stored.influx.url, stored.database), energy.where(meter="assembly-01")
@@ -267,9 +270,42 @@ def test_sql_on_duckdb_gives_the_same_dataframe(
     assert sql.attrs == influxql.attrs
 
 
+@pytest.fixture(scope="module")
+def fusion(stored: Stored) -> DataFusionRunner:
+    """DataFusion (InfluxDB 3's engine) over the same layout: the points as Arrow tables."""
+    context = datafusion.SessionContext()
+    for name, frame in (("energy", stored.energy), ("billing", stored.billing)):
+        table = frame.assign(time=frame["time"].dt.tz_localize(None).astype("datetime64[ns]"))
+        context.register_record_batches(name, [pa.Table.from_pandas(table).to_batches()])
+    return DataFusionRunner(context)
+
+
+@pytest.mark.parametrize("plant", sorted(ZONES))
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_sql_on_datafusion_gives_the_same_dataframe(
+    stored: Stored, fusion: DataFusionRunner, case: Case, plant: str
+) -> None:
+    influxql = run(InfluxQLRunner(stored.influx.url, stored.database), case.query(plant))
+    sql = run(fusion, case.query(plant))
+    pd.testing.assert_frame_equal(sql, influxql, check_freq=False, rtol=1e-9, atol=1e-9)
+
+
 def test_every_flux_rendering_passes_influxdatas_parser(flux_check: FluxCheck) -> None:
     scripts = [case.query(plant).render("flux") for case in CASES for plant in sorted(ZONES)]
     results = flux_check([s.text for s in scripts])
     for script, result in zip(scripts, results, strict=True):
         assert result["syntax"], (result["error"], script.text)
         assert result["semantic"], (result["error"], script.text)
+
+
+@pytest.mark.parametrize("plant", sorted(ZONES))
+def test_the_bill_so_far_counts_the_months_energy(stored: Stored, plant: str) -> None:
+    query = Query.bill(plant).using(PLANT_FILE).between("2026-11-01", "2026-12-01")
+    got = run(InfluxQLRunner(stored.influx.url, stored.database), query.value("energy_kwh"))
+    raw = stored.energy[stored.energy["plant"] == plant]
+    start = raw["time"] - pd.to_timedelta(raw["interval_s"], unit="s")
+    in_november = start.dt.tz_convert(ZONES[plant]).dt.strftime("%Y-%m") == "2026-11"
+    november = pd.Timestamp("2026-11-01", tz=ZONES[plant])
+    assert list(got.index) == [november]
+    assert got.attrs["unit"] == "kWh"
+    assert got.loc[november, "energy_kwh"] == pytest.approx(raw[in_november]["energy_kwh"].sum())

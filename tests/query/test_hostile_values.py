@@ -2,20 +2,24 @@
 
 Points with such values are written straight to InfluxDB 1.x (the bridge refuses such ids),
 then a filter on each value must return that series alone, with bound parameters and with
-escaped literals; SQL does the same on DuckDB, and Flux's own parser must read each string
-literal back as the exact value.
+escaped literals; SQL does the same on DuckDB and DataFusion, and Flux's own parser must read
+each string literal back as the exact value.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import datafusion
 import duckdb
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kilowatch.influx.lineprotocol import format_point
-from kilowatch.query import DuckDBRunner, InfluxQLRunner, Query, run
+from kilowatch.query import DataFusionRunner, DuckDBRunner, InfluxQLRunner, Query, Runner, run
 from kilowatch.query.influxql import quote_string as influxql_string
 from kilowatch.query.sql import quote_string as sql_string
 from tests.query.conftest import FluxCheck
@@ -92,9 +96,8 @@ def test_influxql_matches_hostile_values_exactly(
     assert run(runner, total).iloc[0, 0] == pytest.approx(sum(k for _, _, k in _points()))
 
 
-def test_sql_matches_hostile_values_exactly_on_duckdb() -> None:
-    connection = duckdb.connect()
-    rows = pd.DataFrame(
+def _rows() -> pd.DataFrame:
+    return pd.DataFrame(
         [
             {
                 "time": pd.Timestamp(ts, unit="s"),
@@ -107,17 +110,33 @@ def test_sql_matches_hostile_values_exactly_on_duckdb() -> None:
             }
             for line, ts, kwh in _points()
         ]
-    )
-    connection.register("points", rows)
+    ).astype({"time": "datetime64[ns]"})
+
+
+def _duckdb() -> DuckDBRunner:
+    connection = duckdb.connect()
+    connection.register("points", _rows())
     connection.execute("CREATE TABLE energy AS SELECT * FROM points")
-    runner = DuckDBRunner(connection)
+    return DuckDBRunner(connection)
+
+
+def _datafusion() -> DataFusionRunner:
+    context = datafusion.SessionContext()
+    context.register_record_batches("energy", [pa.Table.from_pandas(_rows()).to_batches()])
+    return DataFusionRunner(context)
+
+
+@pytest.mark.parametrize("make", [_duckdb, _datafusion], ids=["duckdb", "datafusion"])
+def test_sql_matches_hostile_values_exactly(make: Callable[[], Runner]) -> None:
+    runner = make()
     for line in HOSTILE:
         got = run(runner, _query(line))
         assert list(got.columns) == [line]
         assert got.iloc[0, 0] == pytest.approx(_expected(line)), line
     for line in NOT_STORED:
         assert run(runner, _query(line)).empty, line
-    assert connection.execute("SELECT count(*) FROM energy").fetchone() == (len(rows),)
+    total = Query.energy(plant="x").tz("UTC").between("2026-03-01", "2026-03-02")
+    assert run(runner, total).iloc[0, 0] == pytest.approx(sum(k for _, _, k in _points()))
 
 
 def test_flux_parser_reads_each_hostile_value_back_exactly(flux_check: FluxCheck) -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from kilowatch.query import Query, QueryError
-from kilowatch.query.model import Bucket, parse_bucket
+from kilowatch.query.plan import Bucket, parse_bucket
 from tests.support.services import REPO_ROOT
 
 PLANT_FILE = REPO_ROOT / "config" / "kilowatch.example.yaml"
@@ -28,6 +28,17 @@ def test_the_plant_file_gives_the_zone_and_dates_are_local_midnights() -> None:
     assert plan.timezone == "America/Los_Angeles"
     assert plan.start == pd.Timestamp("2026-10-01T07:00:00Z")  # PDT
     assert plan.end == pd.Timestamp("2026-11-02T08:00:00Z")  # PST, after the clock change
+
+
+def test_cost_is_in_the_plant_tariffs_currency(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KILOWATCH_CONFIG", raising=False)
+    cost = Query.energy("hmo").using(PLANT_FILE).between("2026-10-01", "2026-11-01").sum("cost")
+    assert cost.plan().unit == "MXN"
+    assert Query.bill("sea").using(PLANT_FILE).between("2026-10-01", "2026-11-01").plan().unit == (
+        "USD"
+    )
+    no_file = Query.energy("hmo").tz("UTC").between("2026-10-01", "2026-11-01").sum("cost")
+    assert no_file.plan().unit == "currency"  # no plant file: the currency is not known
 
 
 def test_an_explicit_zone_wins_and_aware_times_are_kept() -> None:
@@ -77,6 +88,16 @@ def test_bucket_sizes_that_do_not_tile_local_days_are_refused(every: str) -> Non
         ),
         (lambda: Query.energy("hmo").tz("UTC").plan(), "between"),
         (
+            lambda: (
+                Query.completeness("hmo")
+                .by("line")
+                .tz("UTC")
+                .between("2026-01-01", "2026-01-02")
+                .plan()
+            ),
+            "completeness is per meter",
+        ),
+        (
             lambda: Query.energy("hmo").tz("UTC").between("2026-02-01", "2026-01-01").plan(),
             "before it starts",
         ),
@@ -124,6 +145,26 @@ def test_without_a_plant_file_the_error_says_how_to_give_the_zone(
     monkeypatch.delenv("KILOWATCH_CONFIG", raising=False)
     with pytest.raises(QueryError, match="--tz"):
         Query.energy("hmo").between("2026-01-01", "2026-01-02").plan()
+
+
+@pytest.mark.parametrize(
+    ("zone", "every", "fits"),
+    [
+        ("Asia/Kolkata", "1h", False),
+        ("Asia/Kolkata", "30m", True),
+        ("Asia/Kathmandu", "30m", False),
+        ("Asia/Kathmandu", "15m", True),
+        ("America/St_Johns", "1h", False),
+        ("America/Los_Angeles", "1h", True),
+    ],
+)
+def test_fixed_buckets_must_line_up_with_local_time(zone: str, every: str, fits: bool) -> None:
+    query = Query.energy("x").tz(zone).between("2026-10-01", "2026-12-01").every(every)
+    if fits:
+        assert query.plan().bucket == parse_bucket(every)
+    else:
+        with pytest.raises(QueryError, match="do not line up with local time"):
+            query.plan()
 
 
 def test_a_bill_covers_each_local_month_of_the_range() -> None:

@@ -1,4 +1,4 @@
-"""Recorded histories (see histories/make_histories.py) and moto Step Functions for kilowatch.sfn."""
+"""Recorded histories (histories/make_histories.py) and moto Step Functions for kilowatch.sfn."""
 
 from __future__ import annotations
 
@@ -69,7 +69,10 @@ ALL_STATES: dict[str, Any] = {
             "Type": "Parallel",
             "Branches": [
                 {"StartAt": "Left", "States": {"Left": {"Type": "Pass", "End": True}}},
-                {"StartAt": "Right", "States": {"Right": {"Type": "Wait", "Seconds": 1, "End": True}}},
+                {
+                    "StartAt": "Right",
+                    "States": {"Right": {"Type": "Wait", "Seconds": 1, "End": True}},
+                },
             ],
             "ResultPath": "$.both",
             "Next": "Decide",

@@ -34,7 +34,10 @@ RESULTS: dict[str, Any] = {
         },
     },
 }
-SLOW: dict[str, Any] = {"StartAt": "Sleep", "States": {"Sleep": {"Type": "Wait", "Seconds": 60, "End": True}}}
+SLOW: dict[str, Any] = {
+    "StartAt": "Sleep",
+    "States": {"Sleep": {"Type": "Wait", "Seconds": 60, "End": True}},
+}
 
 
 def _free_port() -> int:
@@ -56,13 +59,13 @@ def moto_server() -> Iterator[str]:
     try:
         for _ in range(100):
             try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1)  # noqa: S310
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
                 break
             except OSError:
                 time.sleep(0.1)
         config = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
         request = urllib.request.Request(f"{url}/moto-api/config", data=config, method="POST")
-        urllib.request.urlopen(request, timeout=5)  # noqa: S310
+        urllib.request.urlopen(request, timeout=5)
         yield url
     finally:
         process.terminate()
@@ -89,10 +92,20 @@ def env(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 @pytest.fixture(scope="module")
 def machines(moto_server: str, env: dict[str, str]) -> dict[str, str]:
     """The state machines (and the results bucket) the tests run."""
-    sfn = boto3.client("stepfunctions", endpoint_url=moto_server, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     s3.create_bucket(Bucket="kilowatch-results")
     for name in ("bill.json", "bill.csv"):
         s3.put_object(Bucket="kilowatch-results", Key=f"billing/2026-10/hmo/{name}", Body=b"x")
@@ -116,8 +129,9 @@ def kilowatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
 def test_run_watch_succeeds_prints_the_output_and_downloads_results(
     env: dict[str, str], machines: dict[str, str], tmp_path: Path
 ) -> None:
-    done = kilowatch(env, "sfn", "run", "billing", "--watch", "--interval", "0.3",
-                     "--output", str(tmp_path))
+    done = kilowatch(
+        env, "sfn", "run", "billing", "--watch", "--interval", "0.3", "--output", str(tmp_path)
+    )
     assert done.returncode == 0, done.stderr
     assert "billing" in done.stdout and "SUCCEEDED" in done.stdout
     assert '"plants": 2' in done.stdout
@@ -130,8 +144,9 @@ def test_a_failure_exits_1_and_is_explained_in_words(
 ) -> None:
     data = tmp_path / "in.json"
     data.write_text(json.dumps({"days": [1, 2, 3], "fail": True}))
-    done = kilowatch(env, "sfn", "run", "all-states", "--input", str(data), "--watch",
-                     "--interval", "0.3")
+    done = kilowatch(
+        env, "sfn", "run", "all-states", "--input", str(data), "--watch", "--interval", "0.3"
+    )
     assert done.returncode == 1, done.stderr
     assert "The execution failed in state Boom (Fail)." in done.stdout
     assert "Error: Kilowatch.Asked: the input asked to fail" in done.stdout
@@ -139,11 +154,23 @@ def test_a_failure_exits_1_and_is_explained_in_words(
     assert "executionFailedEventDetails" not in done.stdout  # no raw history
 
 
-def test_json_output_for_scripts(env: dict[str, str], machines: dict[str, str], tmp_path: Path) -> None:
+def test_json_output_for_scripts(
+    env: dict[str, str], machines: dict[str, str], tmp_path: Path
+) -> None:
     data = tmp_path / "in.json"
     data.write_text(json.dumps({"days": [], "fail": True}))
-    done = kilowatch(env, "sfn", "run", machines["all-states"], "-i", str(data), "--watch",
-                     "--json", "--interval", "0.3")
+    done = kilowatch(
+        env,
+        "sfn",
+        "run",
+        machines["all-states"],
+        "-i",
+        str(data),
+        "--watch",
+        "--json",
+        "--interval",
+        "0.3",
+    )
     assert done.returncode == 1
     doc = json.loads(done.stdout)
     assert doc["status"] == "FAILED"
@@ -156,8 +183,13 @@ def test_an_aborted_execution_exits_3(
     done = kilowatch(env, "sfn", "run", "slow", "--name", "to-stop")
     assert done.returncode == 0 and "kilowatch sfn watch" in done.stdout
     arn = machines["slow"].replace(":stateMachine:", ":execution:") + ":to-stop"
-    sfn = boto3.client("stepfunctions", endpoint_url=moto_server, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     sfn.stop_execution(executionArn=arn, error="Kilowatch.Stopped", cause="by the test")
     watched = kilowatch(env, "sfn", "watch", arn, "--interval", "0.3")
     assert watched.returncode == 3, watched.stdout + watched.stderr
@@ -182,8 +214,10 @@ def test_list_and_explain(env: dict[str, str], machines: dict[str, str]) -> None
         (("run", "no-such-machine"), "error: no state machine named 'no-such-machine'"),
         (("run", "billing", "--input", "/nonexistent.json"), "error: cannot read --input"),
         (("list", "billing", "--status", "DONE"), "error: --status must be one of"),
-        (("explain", "arn:aws:states:us-east-1:123456789012:execution:billing:nope"),
-         "error: no such execution"),
+        (
+            ("explain", "arn:aws:states:us-east-1:123456789012:execution:billing:nope"),
+            "error: no such execution",
+        ),
     ],
 )
 def test_a_persons_error_is_one_line_and_exit_2(

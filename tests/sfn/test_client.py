@@ -35,14 +35,20 @@ def _events(first: int, last: int) -> list[dict[str, Any]]:
 
 
 def _api() -> tuple[SfnApi, Stubber]:
-    client = boto3.client("stepfunctions", region_name="us-east-1", aws_access_key_id="x",
-                          aws_secret_access_key="x")
+    client = boto3.client(
+        "stepfunctions", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     return SfnApi(client, sleep=lambda _s: None), Stubber(client)
 
 
-def _expect(stub: Stubber, events: list[dict[str, Any]], token: str | None, sent: str | None) -> None:
+def _expect(
+    stub: Stubber, events: list[dict[str, Any]], token: str | None, sent: str | None
+) -> None:
     params: dict[str, Any] = {
-        "executionArn": ARN, "maxResults": 3, "reverseOrder": True, "includeExecutionData": True,
+        "executionArn": ARN,
+        "maxResults": 3,
+        "reverseOrder": True,
+        "includeExecutionData": True,
     }
     if sent:
         params["nextToken"] = sent
@@ -88,7 +94,9 @@ def test_the_naive_reader_reads_everything_every_time() -> None:
     api, stub = _api()
     reader = NaiveHistoryReader(api, ARN, page_size=3)
     for _ in range(2):
-        stub.add_response("get_execution_history", {"events": _events(1, 3)[::-1], "nextToken": "n"})
+        stub.add_response(
+            "get_execution_history", {"events": _events(1, 3)[::-1], "nextToken": "n"}
+        )
         stub.add_response("get_execution_history", {"events": _events(4, 4)})
     with stub:
         assert len(reader.read_new()) == 4

@@ -19,7 +19,9 @@ def _past(stems: list[str]) -> list[RunDurations]:
 def test_durations_of_a_successful_run() -> None:
     run = _past(["client_data_ok_3"])[0]
     assert run.path == ["Validate", "Load", "Indicators", "Notify"]
-    assert run.state_s == pytest.approx({"Validate": 100, "Load": 62, "Indicators": 30, "Notify": 2})
+    assert run.state_s == pytest.approx(
+        {"Validate": 100, "Load": 62, "Indicators": 30, "Notify": 2}
+    )
 
 
 def test_medians_resist_one_slow_run() -> None:
@@ -72,14 +74,17 @@ def test_a_running_map_counts_items_left_times_the_median_item() -> None:
     doc = load_history("billing_map_failed_items")
     events = doc["events"]
     cut = next(
-        i for i, e in enumerate(events)
+        i
+        for i, e in enumerate(events)
         if e["type"] == "MapIterationStarted" and e["mapIterationStartedEventDetails"]["index"] == 1
     )
     progress = progress_of(events[: cut + 1], doc["definition"])
     plants = progress.maps["Plants"]
     assert (plants.total, plants.done, plants.running) == (4, 1, 1)
     past = [
-        RunDurations({"Plants": 20.0, "Notify": 1.0}, {"Plants": [5.0, 5.0, 6.0]}, ["Plants", "Notify"])
+        RunDurations(
+            {"Plants": 20.0, "Notify": 1.0}, {"Plants": [5.0, 5.0, 6.0]}, ["Plants", "Notify"]
+        )
     ] * 3
     eta = EtaModel(past).estimate(progress, event_seconds(events[cut]))
     assert eta.remaining_s == pytest.approx(16.0)

@@ -101,10 +101,76 @@ def test_access_denied_names_the_missing_permission() -> None:
 
 def test_older_runtime_frames_as_lists_are_trimmed_too() -> None:
     kept, hidden = trim_trace(
-        [["/var/task/kilowatch/etl/load.py", 5, "load", "x()"], ["/var/runtime/bootstrap.py", 1, "m", ""]]
+        [
+            ["/var/task/kilowatch/etl/load.py", 5, "load", "x()"],
+            ["/var/runtime/bootstrap.py", 1, "m", ""],
+        ]
     )
     assert (kept, hidden) == (["kilowatch/etl/load.py:5 in load: x()"], 1)
 
 
 def test_nothing_to_explain_for_a_success() -> None:
     assert explain(progress_of(load_history("client_data_ok_1")["events"])) is None
+
+
+def test_a_caught_failure_of_kilowatchs_workflows_is_explained_by_its_task() -> None:
+    """The workflows catch every error, record it in S3, then fail with it (see
+    cdk/kilowatch_cdk/orchestration): the explanation names the task, not the recording."""
+    doc = load_history("client_data_caught_validation")
+    progress = progress_of(doc["events"], doc["definition"])
+    expl = explain(progress)
+    assert expl is not None
+    assert (expl.state, expl.error, expl.retries) == ("Validate", "ValidationFailed", 0)
+    assert expl.message == "october.csv has 1 problem(s) in 2 row(s); nothing was written"
+    assert expl.bad_rows == [
+        {"column": "units", "problem": "is not a number", "rows": [4, 9], "values": ["many", "n/a"]}
+    ]
+    assert "did not pass validation" in expl.hint
+    statuses = {run.name: run.status for run in progress.top_runs}
+    assert statuses["Validate"] == "failed"  # exited through its catch, not succeeded
+    assert statuses["Record failure (ClientData)"] == "succeeded"
+
+
+def test_an_execution_timeout_exits_3_and_says_so() -> None:
+    from kilowatch.sfn.commands import exit_status
+
+    events = [
+        {
+            "id": 1,
+            "previousEventId": 0,
+            "type": "ExecutionStarted",
+            "timestamp": 0,
+            "executionStartedEventDetails": {"input": '{"plant": "hmo"}'},
+        },
+        {
+            "id": 2,
+            "previousEventId": 1,
+            "type": "TaskStateEntered",
+            "timestamp": 1,
+            "stateEnteredEventDetails": {"name": "Recost", "input": '{"plant": "hmo"}'},
+        },
+        {
+            "id": 3,
+            "previousEventId": 2,
+            "type": "TaskScheduled",
+            "timestamp": 1,
+            "taskScheduledEventDetails": {},
+        },
+        {
+            "id": 4,
+            "previousEventId": 3,
+            "type": "ExecutionTimedOut",
+            "timestamp": 86_400,
+            "executionTimedOutEventDetails": {
+                "error": "States.Timeout",
+                "cause": "The execution timed out",
+            },
+        },
+    ]
+    progress = progress_of(events)
+    expl = explain(progress)
+    assert expl is not None
+    assert (progress.status, expl.state, expl.error) == ("TIMED_OUT", "Recost", "ExecutionTimedOut")
+    assert "whole execution ran past" in expl.hint
+    assert explanation_lines(expl)[0] == "The execution timed out in state Recost (Task)."
+    assert [exit_status(s) for s in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")] == [0, 1, 3, 3]

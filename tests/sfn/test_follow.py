@@ -17,8 +17,9 @@ from rich.console import Console
 from kilowatch.sfn import commands
 from kilowatch.sfn.client import SfnApi
 from kilowatch.sfn.eta import Eta
-from kilowatch.sfn.follow import follow
+from kilowatch.sfn.follow import apply_map_run, follow
 from kilowatch.sfn.history import Progress
+from kilowatch.sfn.render import map_text
 
 from .conftest import ALL_STATES, ROLE
 
@@ -43,7 +44,9 @@ def _machine(client: Any, definition: dict[str, Any], name: str = "all-states") 
 def test_the_watcher_follows_an_execution_from_start_to_end(moto_sfn: Any) -> None:
     machine = _machine(moto_sfn, ALL_STATES)
     arn = moto_sfn.start_execution(
-        stateMachineArn=machine, name="watched", input=json.dumps({"days": [1, 2, 3], "fail": False})
+        stateMachineArn=machine,
+        name="watched",
+        input=json.dumps({"days": [1, 2, 3], "fail": False}),
     )["executionArn"]
     seen: list[tuple[str, int, str | None]] = []
 
@@ -76,7 +79,12 @@ def test_watch_prints_plain_lines_off_a_terminal_and_exits_by_status(
     data = tmp_path / "input.json"
     data.write_text(json.dumps({"days": [1, 2], "fail": False}))
     code = commands.run(
-        api, "all-states", input_path=data, name="works", watch_it=True, poll_s=0.2,
+        api,
+        "all-states",
+        input_path=data,
+        name="works",
+        watch_it=True,
+        poll_s=0.2,
         console=console,
     )
     text = out.getvalue()
@@ -102,7 +110,12 @@ def test_eta_appears_once_enough_runs_succeeded(moto_sfn: Any) -> None:
     for i in range(4):
         out = io.StringIO()
         code = commands.run(
-            api, machine, input_path=None, name=f"q{i}", watch_it=True, poll_s=0.1,
+            api,
+            machine,
+            input_path=None,
+            name=f"q{i}",
+            watch_it=True,
+            poll_s=0.1,
             console=Console(file=out, width=200),
         )
         assert code == 0
@@ -121,10 +134,112 @@ def test_list_and_explain(moto_sfn: Any) -> None:
     api = SfnApi(moto_sfn)
     follow(api, arn, lambda *_: None, poll_s=0.2)
     out = io.StringIO()
-    assert commands.list_executions(
-        api, "all-states", limit=5, status=None, as_json=False, console=Console(file=out, width=120)
-    ) == 0
+    assert (
+        commands.list_executions(
+            api,
+            "all-states",
+            limit=5,
+            status=None,
+            as_json=False,
+            console=Console(file=out, width=120),
+        )
+        == 0
+    )
     assert "x1" in out.getvalue() and "FAILED" in out.getvalue()
     out = io.StringIO()
     assert commands.explain_execution(api, arn, as_json=False, console=Console(file=out)) == 1
     assert "state Boom (Fail)" in out.getvalue()
+
+
+def test_on_a_terminal_the_live_view_shows_states_and_map_items(
+    moto_sfn: Any, tmp_path: Path
+) -> None:
+    machine = _machine(moto_sfn, ALL_STATES)
+    arn = moto_sfn.start_execution(
+        stateMachineArn=machine, name="live", input=json.dumps({"days": [1, 2, 3, 4]})
+    )["executionArn"]
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120)
+    assert commands.watch(SfnApi(moto_sfn), arn, poll_s=0.2, console=console) == 0
+    text = out.getvalue()
+    assert "✓" in text and "Pause" in text and "4/4 items" in text
+    assert "Succeeded in" in text
+
+
+DISTRIBUTED: dict[str, Any] = {
+    "StartAt": "Days",
+    "States": {
+        "Days": {
+            "Type": "Map",
+            "ItemsPath": "$.days",
+            "MaxConcurrency": 2,
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Day",
+                "States": {"Day": {"Type": "Pass", "End": True}},
+            },
+            "End": True,
+        }
+    },
+}
+
+
+def test_a_distributed_map_is_counted_by_describe_map_run(moto_sfn: Any) -> None:
+    """Its items run as child executions: the parent's history has no iterations, so the
+    counts come from describe_map_run (moto's own counts are not asserted: they differ)."""
+    machine = _machine(moto_sfn, DISTRIBUTED, "distributed")
+    arn = moto_sfn.start_execution(
+        stateMachineArn=machine, name="d1", input=json.dumps({"days": list(range(5))})
+    )["executionArn"]
+    api = SfnApi(moto_sfn)
+    followed = follow(api, arn, lambda *_: None, poll_s=0.2)
+    days = followed.progress.maps["Days"]
+    assert days.map_run_arn is not None and ":mapRun:" in days.map_run_arn
+    assert api.calls["describe_map_run"] >= 1
+
+
+def test_map_run_counts_in_the_shape_aws_returns() -> None:
+    progress = Progress()
+    progress.add(
+        [
+            {"id": 1, "previousEventId": 0, "type": "ExecutionStarted", "timestamp": 0},
+            {
+                "id": 2,
+                "previousEventId": 1,
+                "type": "MapStateEntered",
+                "timestamp": 1,
+                "stateEnteredEventDetails": {"name": "Recost days (distributed)"},
+            },
+            {
+                "id": 3,
+                "previousEventId": 2,
+                "type": "MapStateStarted",
+                "timestamp": 1,
+                "mapStateStartedEventDetails": {"length": 0},
+            },
+            {
+                "id": 4,
+                "previousEventId": 3,
+                "type": "MapRunStarted",
+                "timestamp": 2,
+                "mapRunStartedEventDetails": {"mapRunArn": "arn:aws:states:::mapRun:m/x:y"},
+            },
+        ]
+    )
+    counts = {
+        "pending": 150,
+        "running": 8,
+        "succeeded": 200,
+        "failed": 2,
+        "timedOut": 1,
+        "aborted": 0,
+        "total": 361,
+        "resultsWritten": 200,
+    }
+    apply_map_run(progress, "Recost days (distributed)", {"itemCounts": counts})
+    days = progress.maps["Recost days (distributed)"]
+    assert (days.total, days.done, days.running, days.failed) == (361, 203, 8, 2)
+    assert (
+        map_text(days)
+        == "Recost days (distributed): 203/361 items, 8 running, 2 failed, distributed"
+    )

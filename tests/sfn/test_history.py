@@ -33,7 +33,12 @@ def test_a_moto_run_folds_into_top_level_states_map_items_and_a_fail(moto_sfn: A
 
     assert progress.status == "FAILED"
     assert [run.name for run in progress.top_runs] == [
-        "Prepare", "Pause", "Days", "Both", "Decide", "Boom",
+        "Prepare",
+        "Pause",
+        "Days",
+        "Both",
+        "Decide",
+        "Boom",
     ]
     assert {run.name for run in progress.runs if not run.top_level} == {"Day", "Left", "Right"}
     assert progress.states_total == 7
@@ -86,7 +91,10 @@ def test_events_already_folded_are_ignored() -> None:
 def _summary(progress: Progress) -> Any:
     return (
         progress.status,
-        [(r.name, r.status, r.top_level, r.attempts, r.entered_s, r.exited_s) for r in progress.runs],
+        [
+            (r.name, r.status, r.top_level, r.attempts, r.entered_s, r.exited_s)
+            for r in progress.runs
+        ],
         {n: (m.total, m.succeeded, m.failed, m.failed_items) for n, m in progress.maps.items()},
         [(f.error, f.state.name if f.state else None) for f in progress.failures],
         progress.last_event_id,

@@ -49,7 +49,9 @@ PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 ATHENA_ENGINE = "Athena engine version 3"
 # Defaults of DataLake's settings.
-BUFFERING_INTERVAL = Duration.minutes(5)  # Parquet files land at most this long after a reading
+# Parquet files land at most this long after a reading. Longer: fewer, larger files (one per
+# plant, day and interval), which Athena reads faster; 15 minutes is Firehose's longest.
+BUFFERING_INTERVAL = Duration.minutes(15)
 BUFFERING_SIZE = Size.mebibytes(128)  # or once this much arrived (dynamic partitioning: >= 64)
 NONCURRENT_VERSION_EXPIRATION = Duration.days(30)  # overwritten/deleted objects kept this long
 RESULTS_EXPIRATION = Duration.days(30)  # Athena query results kept this long
@@ -107,21 +109,11 @@ class DataLake(Construct):
             server_access_logs_prefix="lake-data/",
             lifecycle_rules=[
                 s3.LifecycleRule(
-                    id="tiering",
-                    prefix=DATA_PREFIX,
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INTELLIGENT_TIERING,
-                            transition_after=Duration.days(0),
-                        )
-                    ],
-                ),
-                s3.LifecycleRule(
                     id="old-versions",
                     noncurrent_version_expiration=noncurrent_version_expiration,
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 ),
-                s3.LifecycleRule(id="errors", prefix=ERRORS_PREFIX, expiration=Duration.days(90)),
+                s3.LifecycleRule(id="errors", prefix=ERRORS_PREFIX, expiration=ERRORS_EXPIRATION),
             ],
             removal_policy=removal_policy,
             auto_delete_objects=False,
@@ -200,6 +192,7 @@ class DataLake(Construct):
             encryption_key=key,
             data_output_prefix=PARTITIONED_PREFIX,
             error_output_prefix=ERROR_OUTPUT_PREFIX,
+            file_extension=".parquet",
             buffering_interval=buffering_interval,
             buffering_size=buffering_size,  # dynamic partitioning needs >= 64 MiB
             dynamic_partitioning=firehose.DynamicPartitioningProps(
@@ -294,9 +287,15 @@ class DataLake(Construct):
         self._key = key
 
     def grant_query(self, grantee: iam.IGrantable) -> None:
-        """Let a BI client (Grafana's workspace role, Power BI's IAM user) query the lake."""
+        """Let a BI client (Grafana's workspace role, Power BI's IAM user) query the views.
+
+        Not granted: listing every catalog or workgroup of the account (those actions take no
+        resource), so a client is given the workgroup's and database's names; and creating
+        views (an administrator runs the named queries).
+        """
         stack = Stack.of(self)
         glue_arn = f"arn:{stack.partition}:glue:{stack.region}:{stack.account}"
+        athena_arn = f"arn:{stack.partition}:athena:{stack.region}:{stack.account}"
         iam.Grant.add_to_principal(
             grantee=grantee,
             actions=[
@@ -312,10 +311,19 @@ class DataLake(Construct):
                 "athena:GetNamedQuery",
                 "athena:BatchGetNamedQuery",
             ],
-            resource_arns=[
-                f"arn:{stack.partition}:athena:{stack.region}:{stack.account}"
-                f":workgroup/{self.workgroup_name}"
+            resource_arns=[f"{athena_arn}:workgroup/{self.workgroup_name}"],
+        )
+        # What BI tools' pickers read (databases, tables and their columns) in Glue's catalog.
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "athena:GetDataCatalog",
+                "athena:ListDatabases",
+                "athena:GetDatabase",
+                "athena:ListTableMetadata",
+                "athena:GetTableMetadata",
             ],
+            resource_arns=[f"{athena_arn}:datacatalog/AwsDataCatalog"],
         )
         iam.Grant.add_to_principal(
             grantee=grantee,

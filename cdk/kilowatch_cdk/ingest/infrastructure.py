@@ -24,6 +24,8 @@ RECORD_SELECT = (
 )
 SQL_VERSION = "2016-03-23"
 THING_ATTRIBUTE_PLANT = "plant"
+# Failed messages land under {rule}/yyyy/MM/dd/{uuid}.json in the rule-errors bucket.
+ERROR_KEY_SUFFIX = "${parse_time('yyyy/MM/dd', timestamp())}/${newuuid()}.json"
 # Policy variables IoT Core substitutes per connection.
 THING_NAME_VAR = "${iot:Connection.Thing.ThingName}"
 PLANT_VAR = "${iot:Connection.Thing.Attributes[plant]}"
@@ -39,11 +41,14 @@ def status_filter(prefix: str) -> str:
     return f"{prefix}/+/_agents/+/status"
 
 
-def device_policy_document(*, prefix: str, partition: str, region: str, account: str) -> dict[str, Any]:
+def device_policy_document(
+    *, prefix: str, partition: str, region: str, account: str
+) -> dict[str, Any]:
     """The per-device policy: connect as own thing, publish to own plant, own receipts only."""
     arn = f"arn:{partition}:iot:{region}:{account}"
     plant_topics = f"{arn}:topic/{prefix}/{PLANT_VAR}"
     agent_topics = f"{plant_topics}/_agents/{THING_NAME_VAR}"
+    receipts = f"{prefix}/{PLANT_VAR}/_agents/{THING_NAME_VAR}/receipts"
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -65,7 +70,7 @@ def device_policy_document(*, prefix: str, partition: str, region: str, account:
                 "Sid": "SubscribeOwnReceipts",
                 "Effect": "Allow",
                 "Action": "iot:Subscribe",
-                "Resource": f"arn:{partition}:iot:{region}:{account}:topicfilter/{prefix}/{PLANT_VAR}/_agents/{THING_NAME_VAR}/receipts",
+                "Resource": f"{arn}:topicfilter/{receipts}",
             },
             {
                 "Sid": "ReceiveOwnReceipts",
@@ -126,7 +131,10 @@ class Ingest(Construct):
             "DevicePolicy",
             policy_name=self.policy_name,
             policy_document=device_policy_document(
-                prefix=topic_prefix, partition=stack.partition, region=stack.region, account=stack.account
+                prefix=topic_prefix,
+                partition=stack.partition,
+                region=stack.region,
+                account=stack.account,
             ),
         )
 
@@ -156,9 +164,13 @@ class Ingest(Construct):
             iam.PolicyStatement(actions=["kinesis:PutRecord"], resources=[self.stream.stream_arn])
         )
         role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.errors_bucket.arn_for_objects("*")])
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[self.errors_bucket.arn_for_objects("*")]
+            )
         )
-        role.add_to_policy(iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[key.key_arn]))
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["kms:GenerateDataKey"], resources=[key.key_arn])
+        )
 
         self.rules: dict[str, iot.CfnTopicRule] = {}
         # Partition key plant/meter (plant/_agents/agent for status): a meter's readings stay
@@ -175,7 +187,7 @@ class Ingest(Construct):
                     sql=f"{RECORD_SELECT} FROM '{topic_filter}'",
                     aws_iot_sql_version=SQL_VERSION,
                     rule_disabled=False,
-                    description=f"kilowatch {name}: every message to Kinesis, payload bytes kept as base64",
+                    description=f"kilowatch {name}: every message to Kinesis, payload as base64",
                     actions=[
                         iot.CfnTopicRule.ActionProperty(
                             kinesis=iot.CfnTopicRule.KinesisActionProperty(
@@ -188,7 +200,7 @@ class Ingest(Construct):
                     error_action=iot.CfnTopicRule.ActionProperty(
                         s3=iot.CfnTopicRule.S3ActionProperty(
                             bucket_name=self.errors_bucket.bucket_name,
-                            key=f"{name}/${{parse_time('yyyy/MM/dd', timestamp())}}/${{newuuid()}}.json",
+                            key=f"{name}/{ERROR_KEY_SUFFIX}",
                             role_arn=role.role_arn,
                         )
                     ),

@@ -21,6 +21,7 @@ from constructs import Construct
 from kilowatch_cdk.processing.infrastructure import METRICS_NAMESPACE, READINGS_METRIC, SERVICE_NAME
 
 FIVE_MINUTES = Duration.minutes(5)
+AT_LEAST = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 # The stream is behind when its oldest unread record is this old (ms); a healthy Lambda reads
 # within seconds, and a record older than max_record_age goes to the on-failure queue.
 ITERATOR_AGE_THRESHOLD_MS = 10 * 60 * 1000
@@ -58,7 +59,9 @@ class Monitoring(Construct):
         alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = sns.Topic(self, "Alarms", display_name="kilowatch alarms", master_key=key, enforce_ssl=True)
+        self.topic = sns.Topic(
+            self, "Alarms", display_name="kilowatch alarms", master_key=key, enforce_ssl=True
+        )
         # CloudWatch must encrypt the messages it publishes to the encrypted topic.
         key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -73,7 +76,9 @@ class Monitoring(Construct):
 
         self._alarm(
             "KinesisIteratorAge",
-            stream.metric_get_records_iterator_age_milliseconds(statistic="Maximum", period=FIVE_MINUTES),
+            stream.metric_get_records_iterator_age_milliseconds(
+                statistic="Maximum", period=FIVE_MINUTES
+            ),
             threshold=ITERATOR_AGE_THRESHOLD_MS,
             evaluation_periods=2,
             description="the processing Lambda is more than 10 minutes behind the stream",
@@ -95,10 +100,12 @@ class Monitoring(Construct):
         )
         self._alarm(
             "OnFailureQueue",
-            on_failure_queue.metric_approximate_number_of_messages_visible(statistic="Maximum", period=FIVE_MINUTES),
+            on_failure_queue.metric_approximate_number_of_messages_visible(
+                statistic="Maximum", period=FIVE_MINUTES
+            ),
             threshold=1,
             evaluation_periods=1,
-            description="a Kinesis batch failed every retry: replay it from the queue's shard/sequence range",
+            description="a Kinesis batch failed every retry: replay its shard/sequence range",
         )
         for name, rule in rules.items():
             rule_name = rule.rule_name or ""
@@ -113,12 +120,14 @@ class Monitoring(Construct):
                 ),
                 threshold=1,
                 evaluation_periods=1,
-                description=f"IoT rule {rule_name} could not put messages on Kinesis (kept in the errors bucket)",
+                description=f"IoT rule {rule_name} failed to put messages on Kinesis",
             )
         if delivery_stream is not None:
             self._alarm(
                 "FirehoseDeliveryFailures",
-                delivery_stream.metric("DeliveryToS3.Success", statistic="Minimum", period=Duration.minutes(15)),
+                delivery_stream.metric(
+                    "DeliveryToS3.Success", statistic="Minimum", period=Duration.minutes(15)
+                ),
                 threshold=1,
                 comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
                 evaluation_periods=1,
@@ -126,7 +135,9 @@ class Monitoring(Construct):
             )
             self._alarm(
                 "FirehoseConversionFailures",
-                delivery_stream.metric("FailedConversion.Records", statistic="Sum", period=Duration.minutes(15)),
+                delivery_stream.metric(
+                    "FailedConversion.Records", statistic="Sum", period=Duration.minutes(15)
+                ),
                 threshold=1,
                 evaluation_periods=1,
                 description="Firehose could not convert records to Parquet (schema mismatch)",
@@ -146,7 +157,9 @@ class Monitoring(Construct):
                 ),
             )
 
-        self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{resource_prefix}-operations")
+        self.dashboard = cw.Dashboard(
+            self, "Dashboard", dashboard_name=f"{resource_prefix}-operations"
+        )
         self.dashboard.add_widgets(
             cw.GraphWidget(
                 title="Readings stored per plant",
@@ -156,7 +169,11 @@ class Monitoring(Construct):
             cw.GraphWidget(
                 title="Kinesis: incoming records, iterator age (ms)",
                 left=[stream.metric_incoming_records(statistic="Sum", period=FIVE_MINUTES)],
-                right=[stream.metric_get_records_iterator_age_milliseconds(statistic="Maximum", period=FIVE_MINUTES)],
+                right=[
+                    stream.metric_get_records_iterator_age_milliseconds(
+                        statistic="Maximum", period=FIVE_MINUTES
+                    )
+                ],
                 width=12,
             ),
         )
@@ -183,7 +200,7 @@ class Monitoring(Construct):
         evaluation_periods: int,
         description: str,
         datapoints_to_alarm: int | None = None,
-        comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        comparison: cw.ComparisonOperator = AT_LEAST,
         missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
     ) -> None:
         alarm = cw.Alarm(

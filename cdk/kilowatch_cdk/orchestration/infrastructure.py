@@ -112,9 +112,12 @@ class Orchestration(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         distributed_after_days: int = DISTRIBUTED_AFTER_DAYS,
         billing_schedule: events.Schedule | None = None,
+        s3_gateway_endpoint: bool = True,
     ) -> None:
         """`lambda_code`: an asset holding kilowatch with its `data` and `chart` extras (pandas,
-        pandera, matplotlib) and runtime/orchestration_tasks.py at its top level."""
+        pandera, matplotlib) and runtime/orchestration_tasks.py at its top level.
+        `s3_gateway_endpoint`: add the S3 gateway endpoint the tasks need in private subnets
+        (turn it off when the VPC has one already: a route table takes one per service)."""
         super().__init__(scope, construct_id)
         # ResultWriterV2 (the Distributed Map's results to S3) is behind this feature flag;
         # set here, before any child exists, it holds for this construct alone.
@@ -122,18 +125,34 @@ class Orchestration(Construct):
         self.key = key
         self.prefix = resource_prefix
         self.distributed_after_days = distributed_after_days
-        self.ingest_bucket = self._bucket("IngestBucket", access_logs_bucket, removal_policy,
-                                          "ingest/", event_bridge=True)
-        self.results_bucket = self._bucket("ResultsBucket", access_logs_bucket, removal_policy,
-                                           "results/")
+        self.ingest_bucket = self._bucket(
+            "IngestBucket", access_logs_bucket, removal_policy, "ingest/", event_bridge=True
+        )
+        self.results_bucket = self._bucket(
+            "ResultsBucket", access_logs_bucket, removal_policy, "results/"
+        )
         self.notifications = sns.Topic(
-            self, "Notifications", master_key=key, enforce_ssl=True,
+            self,
+            "Notifications",
+            master_key=key,
+            enforce_ssl=True,
             display_name=f"{resource_prefix}: workflow results",
         )
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention, encryption_key=key,
+            self,
+            "Logs",
+            retention=log_retention,
+            encryption_key=key,
             removal_policy=removal_policy,
         )
+        if s3_gateway_endpoint:
+            ec2.GatewayVpcEndpoint(
+                self,
+                "S3Endpoint",
+                vpc=vpc,
+                service=ec2.GatewayVpcEndpointAwsService.S3,
+                subnets=[subnets] if subnets else None,
+            )
         self.functions: dict[str, lambda_.Function] = {}
         environment = {
             **lambda_environment,
@@ -145,7 +164,8 @@ class Orchestration(Construct):
         }
         for name, spec in TASKS.items():
             function = lambda_.Function(
-                self, f"{_camel(name)}Function",
+                self,
+                f"{_camel(name)}Function",
                 description=f"kilowatch workflow task: {spec.description}",
                 runtime=RUNTIME,
                 architecture=lambda_.Architecture.ARM_64,
@@ -178,14 +198,23 @@ class Orchestration(Construct):
     # --- building blocks ---------------------------------------------------------------
 
     def _bucket(
-        self, construct_id: str, access_logs: s3.IBucket, removal: RemovalPolicy,
-        log_prefix: str, event_bridge: bool = False,
+        self,
+        construct_id: str,
+        access_logs: s3.IBucket,
+        removal: RemovalPolicy,
+        log_prefix: str,
+        event_bridge: bool = False,
     ) -> s3.Bucket:
         return s3.Bucket(
-            self, construct_id,
-            encryption=s3.BucketEncryption.KMS, encryption_key=self.key, bucket_key_enabled=True,
-            enforce_ssl=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            versioned=True, event_bridge_enabled=event_bridge,
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            versioned=True,
+            event_bridge_enabled=event_bridge,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix=log_prefix,
             lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30))],
@@ -194,13 +223,18 @@ class Orchestration(Construct):
         )
 
     def _task(
-        self, name: str, state_name: str, *, result_path: str | None = None,
+        self,
+        name: str,
+        state_name: str,
+        *,
+        result_path: str | None = None,
         payload: Mapping[str, object] | None = None,
     ) -> tasks.LambdaInvoke:
         """A Lambda task: retries on transient errors, a timeout, a small result."""
         spec = TASKS[name]
         task = tasks.LambdaInvoke(
-            self, state_name,
+            self,
+            state_name,
             state_name=state_name,
             lambda_function=self.functions[name],
             payload=sfn.TaskInput.from_object(dict(payload)) if payload else None,
@@ -234,7 +268,8 @@ class Orchestration(Construct):
             else "States.Format('failures/{}/{}.json', $$.StateMachine.Name, $$.Execution.Name)"
         )
         record = tasks.CallAwsService(
-            self, f"Record{label}Failure",
+            self,
+            f"Record{label}Failure",
             state_name=f"Record failure ({label})",
             service="s3",
             action="putObject",
@@ -248,17 +283,26 @@ class Orchestration(Construct):
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
         )
-        record.add_retry(errors=["S3.S3Exception", "States.Timeout"], max_attempts=3,
-                         interval=Duration.seconds(1), backoff_rate=2.0)
+        record.add_retry(
+            errors=["S3.S3Exception", "States.Timeout"],
+            max_attempts=3,
+            interval=Duration.seconds(1),
+            backoff_rate=2.0,
+        )
         fail = sfn.Fail(
-            self, f"{label}Failed", state_name=f"{label} failed",
-            error_path="$.error.Error", cause_path="$.error.Cause",
+            self,
+            f"{label}Failed",
+            state_name=f"{label} failed",
+            error_path="$.error.Error",
+            cause_path="$.error.Cause",
         )
         return record.next(fail)
 
     def _notify(self, state_name: str, subject: str) -> tasks.SnsPublish:
         return tasks.SnsPublish(
-            self, state_name, state_name=state_name,
+            self,
+            state_name,
+            state_name=state_name,
             topic=self.notifications,
             subject=subject,
             message=sfn.TaskInput.from_json_path_at("$.summarize.summary"),
@@ -268,13 +312,15 @@ class Orchestration(Construct):
 
     def _machine(self, name: str, definition: sfn.IChainable) -> sfn.StateMachine:
         machine = sfn.StateMachine(
-            self, f"{_camel(name)}StateMachine",
+            self,
+            f"{_camel(name)}StateMachine",
             state_machine_name=f"{self.prefix}-{name}",
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             timeout=MACHINE_TIMEOUTS[name],
             tracing_enabled=True,
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL,
-                                include_execution_data=True),
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(self.key),
         )
         # Failure records, Distributed Map items and results: objects under the bucket's key.
@@ -289,21 +335,37 @@ class Orchestration(Construct):
         """validate -> load -> indicators -> summarize -> notify, for one uploaded file."""
         failed = self._failure("ClientData")
         chain = sfn.Chain.start(
-            self._task("validate", "Validate", payload={
-                "bucket.$": "$.bucket", "key.$": "$.key",
-                "execution.$": "$$.Execution.Name",
-            }).add_catch(failed, errors=["States.ALL"], result_path="$.error")
+            self._task(
+                "validate",
+                "Validate",
+                payload={
+                    "bucket.$": "$.bucket",
+                    "key.$": "$.key",
+                    "execution.$": "$$.Execution.Name",
+                },
+            ).add_catch(failed, errors=["States.ALL"], result_path="$.error")
         )
         for name, state in (("load", "Load"), ("indicators", "Indicators")):
             chain = chain.next(
-                self._task(name, state, payload={
-                    "validated.$": "$.validate.summary", "execution.$": "$$.Execution.Name",
-                }).add_catch(failed, errors=["States.ALL"], result_path="$.error")
+                self._task(
+                    name,
+                    state,
+                    payload={
+                        "validated.$": "$.validate.summary",
+                        "execution.$": "$$.Execution.Name",
+                    },
+                ).add_catch(failed, errors=["States.ALL"], result_path="$.error")
             )
         return chain.next(
-            self._task("summarize", "Summarize", payload={
-                "workflow": "client-data", "execution.$": "$$.Execution.Name", "steps.$": "$",
-            }).add_catch(failed, errors=["States.ALL"], result_path="$.error")
+            self._task(
+                "summarize",
+                "Summarize",
+                payload={
+                    "workflow": "client-data",
+                    "execution.$": "$$.Execution.Name",
+                    "steps.$": "$",
+                },
+            ).add_catch(failed, errors=["States.ALL"], result_path="$.error")
         ).next(self._notify("Notify", "kilowatch: client data loaded"))
 
     def _monthly_billing(self) -> sfn.IChainable:
@@ -314,7 +376,9 @@ class Orchestration(Construct):
         bill_failed = self._failure("Bill", item_path="$.plant")
         bill.add_catch(bill_failed, errors=["States.ALL"], result_path="$.error")
         plants = sfn.Map(
-            self, "Bill every plant", state_name="Bill every plant",
+            self,
+            "Bill every plant",
+            state_name="Bill every plant",
             items_path="$.plan.summary.plants",
             item_selector={
                 "plant.$": "$$.Map.Item.Value",
@@ -327,17 +391,38 @@ class Orchestration(Construct):
         plants.item_processor(bill)
         plants.add_catch(failed, errors=["States.ALL"], result_path="$.error")
         plan.add_catch(failed, errors=["States.ALL"], result_path="$.error")
-        summarize = self._task("summarize", "Summarize billing", result_path="$.summarize",
-                               payload={"workflow": "monthly-billing",
-                                        "execution.$": "$$.Execution.Name", "steps.$": "$"})
+        summarize = self._task(
+            "summarize",
+            "Summarize billing",
+            result_path="$.summarize",
+            payload={
+                "workflow": "monthly-billing",
+                "execution.$": "$$.Execution.Name",
+                "steps.$": "$",
+            },
+        )
         summarize.add_catch(failed, errors=["States.ALL"], result_path="$.error")
-        return (sfn.Chain.start(plan).next(plants).next(summarize)
-                .next(self._notify("Notify billing", "kilowatch: monthly bills ready")))
+        return (
+            sfn.Chain.start(plan)
+            .next(plants)
+            .next(summarize)
+            .next(self._notify("Notify billing", "kilowatch: monthly bills ready"))
+        )
 
     def _recost(self) -> sfn.IChainable:
         """plan -> Map over days (Distributed Map when long) -> summarize -> notify."""
         failed = self._failure("Recost")
-        plan = self._task("plan_recost", "Plan recost", result_path="$.plan")
+        plan = self._task(
+            "plan_recost",
+            "Plan recost",
+            result_path="$.plan",
+            payload={
+                "plant.$": "$.plant",
+                "from.$": "$.from",
+                "to.$": "$.to",
+                "execution.$": "$$.Execution.Name",
+            },
+        )
         plan.add_catch(failed, errors=["States.ALL"], result_path="$.error")
         day_selector = {
             "plant.$": "$.plan.summary.plant",
@@ -345,22 +430,31 @@ class Orchestration(Construct):
             "execution.$": "$$.Execution.Name",
         }
         inline_day = self._task("recost_day", "Recost day", result_path="$")
-        inline_day.add_catch(self._failure("Day", item_path="$.day"), errors=["States.ALL"],
-                             result_path="$.error")
+        inline_day.add_catch(
+            self._failure("Day", item_path="$.day"), errors=["States.ALL"], result_path="$.error"
+        )
         inline = sfn.Map(
-            self, "Recost days", state_name="Recost days",
-            items_path="$.plan.summary.days", item_selector=day_selector,
-            max_concurrency=4, result_path=sfn.JsonPath.DISCARD,
+            self,
+            "Recost days",
+            state_name="Recost days",
+            items_path="$.plan.summary.days",
+            item_selector=day_selector,
+            max_concurrency=4,
+            result_path=sfn.JsonPath.DISCARD,
         )
         inline.item_processor(inline_day)
         inline.add_catch(failed, errors=["States.ALL"], result_path="$.error")
         distributed_day = self._task("recost_day", "Recost one day", result_path="$")
-        distributed_day.add_catch(self._failure("OneDay", item_path="$.day"),
-                                  errors=["States.ALL"], result_path="$.error")
+        distributed_day.add_catch(
+            self._failure("OneDay", item_path="$.day"), errors=["States.ALL"], result_path="$.error"
+        )
         distributed = sfn.DistributedMap(
-            self, "Recost days (distributed)", state_name="Recost days (distributed)",
+            self,
+            "Recost days (distributed)",
+            state_name="Recost days (distributed)",
             item_reader=sfn.S3JsonItemReader(
-                bucket=self.results_bucket, key=sfn.JsonPath.string_at("$.plan.summary.days_key"),
+                bucket=self.results_bucket,
+                key=sfn.JsonPath.string_at("$.plan.summary.days_key"),
             ),
             item_selector={
                 "plant.$": "$.plan.summary.plant",
@@ -376,27 +470,40 @@ class Orchestration(Construct):
         )
         distributed.item_processor(distributed_day)
         distributed.add_catch(failed, errors=["States.ALL"], result_path="$.error")
-        summarize = self._task("summarize", "Summarize recost", result_path="$.summarize",
-                               payload={"workflow": "recost",
-                                        "execution.$": "$$.Execution.Name", "steps.$": "$"})
+        summarize = self._task(
+            "summarize",
+            "Summarize recost",
+            result_path="$.summarize",
+            payload={"workflow": "recost", "execution.$": "$$.Execution.Name", "steps.$": "$"},
+        )
         summarize.add_catch(failed, errors=["States.ALL"], result_path="$.error")
         after = summarize.next(self._notify("Notify recost", "kilowatch: recost done"))
-        route = sfn.Choice(self, "Long range?", state_name="Long range?").when(
-            sfn.Condition.number_greater_than("$.plan.summary.count", self.distributed_after_days),
-            distributed.next(after),
-        ).otherwise(inline.next(after))
+        route = (
+            sfn.Choice(self, "Long range?", state_name="Long range?")
+            .when(
+                sfn.Condition.number_greater_than(
+                    "$.plan.summary.count", self.distributed_after_days
+                ),
+                distributed.next(after),
+            )
+            .otherwise(inline.next(after))
+        )
         return sfn.Chain.start(plan).next(route)
 
     # --- triggers and alarms ---------------------------------------------------------------
 
     def _triggers(self, billing_schedule: events.Schedule | None) -> None:
         dead_letters = sqs.Queue(
-            self, "TriggerDeadLetters", encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.key, enforce_ssl=True,
+            self,
+            "TriggerDeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            enforce_ssl=True,
             retention_period=Duration.days(14),
         )
         self.upload_rule = events.Rule(
-            self, "OnUpload",
+            self,
+            "OnUpload",
             description="an upload to the ingest bucket starts the client-data workflow",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
@@ -407,27 +514,34 @@ class Orchestration(Construct):
                 },
             ),
         )
-        self.upload_rule.add_target(targets.SfnStateMachine(
-            self.state_machines["client-data"],
-            input=events.RuleTargetInput.from_object({
-                "bucket": events.EventField.from_path("$.detail.bucket.name"),
-                "key": events.EventField.from_path("$.detail.object.key"),
-            }),
-            dead_letter_queue=dead_letters,
-            retry_attempts=3,
-            max_event_age=Duration.hours(2),
-        ))
+        self.upload_rule.add_target(
+            targets.SfnStateMachine(
+                self.state_machines["client-data"],
+                input=events.RuleTargetInput.from_object(
+                    {
+                        "bucket": events.EventField.from_path("$.detail.bucket.name"),
+                        "key": events.EventField.from_path("$.detail.object.key"),
+                    }
+                ),
+                dead_letter_queue=dead_letters,
+                retry_attempts=3,
+                max_event_age=Duration.hours(2),
+            )
+        )
         self.billing_rule = events.Rule(
-            self, "MonthlyBilling",
+            self,
+            "MonthlyBilling",
             description="bill every plant for the month just ended",
             schedule=billing_schedule or events.Schedule.cron(day="2", hour="6", minute="0"),
         )
-        self.billing_rule.add_target(targets.SfnStateMachine(
-            self.state_machines["monthly-billing"],
-            input=events.RuleTargetInput.from_object({"period": "previous"}),
-            dead_letter_queue=dead_letters,
-            retry_attempts=3,
-        ))
+        self.billing_rule.add_target(
+            targets.SfnStateMachine(
+                self.state_machines["monthly-billing"],
+                input=events.RuleTargetInput.from_object({"period": "previous"}),
+                dead_letter_queue=dead_letters,
+                retry_attempts=3,
+            )
+        )
 
     def _acknowledge(self) -> None:
         """cdk-nag findings that are by design in this unit, each with its reason."""
@@ -439,19 +553,30 @@ class Orchestration(Construct):
         results, ingest = ref(self.results_bucket), ref(self.ingest_bucket)
         found = [*_BY_DESIGN]
         found += [
-            (f"AwsSolutions-IAM5[Resource::<{ref(f)}.Arn>:*]",
-             "Step Functions may invoke any version of this one task function")
+            (
+                f"AwsSolutions-IAM5[Resource::<{ref(f)}.Arn>:*]",
+                "Step Functions may invoke any version of this one task function",
+            )
             for f in self.functions.values()
         ]
         found += [
-            (f"AwsSolutions-IAM5[Resource::<{results}.Arn>/*]",
-             "tasks write results under names made per run (workflow/plant/period/execution)"),
-            (f"AwsSolutions-IAM5[Resource::<{results}.Arn>/failures/*]",
-             "a caught failure is recorded under failures/{machine}/{execution}[/{item}].json"),
-            (f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<{results}>/*]",
-             "the Distributed Map reads its day list and writes its results in the results bucket"),
-            (f"AwsSolutions-IAM5[Resource::<{ingest}.Arn>/*]",
-             "validate reads the client's upload, whose name the client chooses"),
+            (
+                f"AwsSolutions-IAM5[Resource::<{results}.Arn>/*]",
+                "tasks write results under names made per run (workflow/plant/period/execution)",
+            ),
+            (
+                f"AwsSolutions-IAM5[Resource::<{results}.Arn>/failures/*]",
+                "a caught failure is recorded under failures/{machine}/{execution}[/{item}].json",
+            ),
+            (
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<{results}>/*]",
+                "the Distributed Map reads its day list and writes its results in the results "
+                "bucket",
+            ),
+            (
+                f"AwsSolutions-IAM5[Resource::<{ingest}.Arn>/*]",
+                "validate reads the client's upload, whose name the client chooses",
+            ),
         ]
         region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
         account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
@@ -459,24 +584,35 @@ class Orchestration(Construct):
         name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{recost}"}}]}}]}}'
         executions = f"arn:<AWS::Partition>:states:{region}:{account}:execution:{name}"
         found += [
-            (f"AwsSolutions-IAM5[Resource::{executions}:*]",
-             "the recost machine follows the child executions of its Distributed Map"),
-            (f"AwsSolutions-IAM5[Resource::{executions}/RecostDays:*]",
-             "the recost machine stops and describes its Map run's child executions"),
+            (
+                f"AwsSolutions-IAM5[Resource::{executions}:*]",
+                "the recost machine follows the child executions of its Distributed Map",
+            ),
+            (
+                f"AwsSolutions-IAM5[Resource::{executions}/RecostDays:*]",
+                "the recost machine stops and describes its Map run's child executions",
+            ),
         ]
         for finding, reason in found:
             Validations.of(self).acknowledge(Acknowledgment(id=finding, reason=reason))
-        Validations.of(self.node.find_child("TriggerDeadLetters")).acknowledge(Acknowledgment(
-            id="AwsSolutions-SQS3",
-            reason="this queue is itself the dead-letter queue of the workflow triggers",
-        ))
+        Validations.of(self.node.find_child("TriggerDeadLetters")).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="this queue is itself the dead-letter queue of the workflow triggers",
+            )
+        )
         # CDK's one bucket-notifications function per stack (EventBridge on the ingest bucket).
-        handler = stack.node.try_find_child("BucketNotificationsHandler050a0587b7544547bf325f094a3db834")
+        handler = stack.node.try_find_child(
+            "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+        )
         if handler is not None:
             for finding, reason in (
-                (_BY_DESIGN[1][0], "a CDK-provided deploy-time function writing its own logs"),
-                ("AwsSolutions-IAM5[Resource::*]",
-                 "CDK's deploy-time function sets bucket notifications; the API has no resource scope"),
+                (_LAMBDA_BASIC, "a CDK-provided deploy-time function writing its own logs"),
+                (
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "CDK's deploy-time function sets bucket notifications; the API has no "
+                    "resource scope",
+                ),
             ):
                 Validations.of(handler).acknowledge(Acknowledgment(id=finding, reason=reason))
 
@@ -488,33 +624,65 @@ class Orchestration(Construct):
                 ("timed out", machine.metric_timed_out(period=Duration.minutes(5))),
             ):
                 alarm = cloudwatch.Alarm(
-                    self, f"{_camel(name)}{_camel(what)}Alarm",
+                    self,
+                    f"{_camel(name)}{_camel(what)}Alarm",
                     alarm_description=f"{self.prefix}-{name}: an execution {what}; "
                     f"`kilowatch sfn list {self.prefix}-{name} --status "
-                    f"{'FAILED' if what == 'failed' else 'TIMED_OUT'}` then `kilowatch sfn explain`",
+                    f"{'FAILED' if what == 'failed' else 'TIMED_OUT'}`, "
+                    "then `kilowatch sfn explain ARN`",
                     metric=metric,
                     threshold=1,
                     evaluation_periods=1,
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    comparison_operator=AT_LEAST,
                     treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 )
                 alarm.add_alarm_action(cw_actions.SnsAction(topic))
                 self.alarms.append(alarm)
 
 
+_MANAGED = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+_LAMBDA_BASIC = _MANAGED + "AWSLambdaBasicExecutionRole]"
+_READ = "CDK's read grant on the workflow buckets only"
 _BY_DESIGN = (
-    ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]", "the AWS policy for a function in a VPC: logs and its own network interfaces, nothing on data"),
-    ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]", "the AWS policy that lets a function write its own logs"),
-    ("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]", "CDK's grant on the stack's one key (the ARN is named): GenerateDataKey and GenerateDataKeyWithoutPlaintext"),
-    ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "CDK's grant on the stack's one key (the ARN is named): ReEncryptFrom/To"),
-    ("AwsSolutions-IAM5[Action::s3:Abort*]", "CDK's write grant on the workflow buckets: AbortMultipartUpload of large results"),
-    ("AwsSolutions-IAM5[Action::s3:DeleteObject*]", "CDK's write grant on the results bucket: a re-run replaces its results"),
-    ("AwsSolutions-IAM5[Action::s3:GetBucket*]", "CDK's read grant on the workflow buckets only"),
-    ("AwsSolutions-IAM5[Action::s3:GetObject*]", "CDK's read grant on the workflow buckets only"),
-    ("AwsSolutions-IAM5[Action::s3:List*]", "CDK's read grant on the workflow buckets only"),
-    ("AwsSolutions-IAM5[Resource::*]", "X-Ray segments and CloudWatch Logs delivery of the state machines have no resource-level permissions"),
-    ("AwsSolutions-L1", "pinned to Python 3.12 like the processing function: the asset's binary wheels are built for cp312"),
-)  # fmt: skip
+    (
+        _MANAGED + "AWSLambdaVPCAccessExecutionRole]",
+        "the AWS policy for a function in a VPC: logs and its own network interfaces only",
+    ),
+    (_LAMBDA_BASIC, "the AWS policy that lets a function write its own logs"),
+    (
+        "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+        "CDK's grant on the stack's one key (the ARN is named): GenerateDataKey and "
+        "GenerateDataKeyWithoutPlaintext",
+    ),
+    (
+        "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+        "CDK's grant on the stack's one key (the ARN is named): ReEncryptFrom/To",
+    ),
+    (
+        "AwsSolutions-IAM5[Action::s3:Abort*]",
+        "CDK's write grant on the workflow buckets: AbortMultipartUpload of large results",
+    ),
+    (
+        "AwsSolutions-IAM5[Action::s3:DeleteObject*]",
+        "CDK's write grant on the results bucket: a re-run replaces its results",
+    ),
+    ("AwsSolutions-IAM5[Action::s3:GetBucket*]", _READ),
+    ("AwsSolutions-IAM5[Action::s3:GetObject*]", _READ),
+    ("AwsSolutions-IAM5[Action::s3:List*]", _READ),
+    (
+        "AwsSolutions-IAM5[Resource::*]",
+        "X-Ray segments and CloudWatch Logs delivery of the state machines have no "
+        "resource-level permissions",
+    ),
+    (
+        "AwsSolutions-L1",
+        "pinned to Python 3.12 like the processing function: the asset's binary wheels are "
+        "built for cp312",
+    ),
+)
+
+
+AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
 
 def _camel(name: str) -> str:
@@ -524,5 +692,3 @@ def _camel(name: str) -> str:
 def machine_names(prefix: str = "kilowatch") -> list[str]:
     """The state machines' names, as `kilowatch sfn run NAME` takes them."""
     return [f"{prefix}-{name}" for name in MACHINE_TIMEOUTS]
-
-

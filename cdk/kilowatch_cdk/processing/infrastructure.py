@@ -1,4 +1,4 @@
-"""The processing Lambda: Kinesis records in, costed points to InfluxDB and Firehose, receipts out."""
+"""The processing Lambda: Kinesis in; points to InfluxDB, records to Firehose, receipts out."""
 
 from __future__ import annotations
 
@@ -127,7 +127,9 @@ class Processing(Construct):
                 actions=["iot:Publish"],
                 resources=[
                     stack.format_arn(
-                        service="iot", resource="topic", resource_name=f"{prefix}/*/_agents/*/receipts"
+                        service="iot",
+                        resource="topic",
+                        resource_name=f"{prefix}/*/_agents/*/receipts",
                     )
                 ],
             )

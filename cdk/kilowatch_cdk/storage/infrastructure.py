@@ -55,11 +55,17 @@ class Storage(Construct):
         # No NAT gateway unless something must reach the internet (Sentry): every AWS service the
         # functions call has an interface endpoint below, so the data path never leaves AWS.
         private_type = (
-            ec2.SubnetType.PRIVATE_WITH_EGRESS if internet_egress else ec2.SubnetType.PRIVATE_ISOLATED
+            ec2.SubnetType.PRIVATE_WITH_EGRESS
+            if internet_egress
+            else ec2.SubnetType.PRIVATE_ISOLATED
         )
         subnets = [ec2.SubnetConfiguration(name="private", subnet_type=private_type, cidr_mask=22)]
         if internet_egress:
-            subnets.append(ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=26))
+            subnets.append(
+                ec2.SubnetConfiguration(
+                    name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=26
+                )
+            )
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -67,11 +73,16 @@ class Storage(Construct):
             max_azs=max_azs,
             nat_gateways=1 if internet_egress else 0,
             subnet_configuration=subnets,
-            restrict_default_security_group=False,  # nothing uses it; restricting needs a custom resource
+            # Nothing uses the default group; restricting it would need a custom resource.
+            restrict_default_security_group=False,
         )
         self.subnets = ec2.SubnetSelection(subnet_type=private_type)
         flow_logs = logs.LogGroup(
-            self, "FlowLogs", retention=log_retention, encryption_key=key, removal_policy=removal_policy
+            self,
+            "FlowLogs",
+            retention=log_retention,
+            encryption_key=key,
+            removal_policy=removal_policy,
         )
         self.vpc.add_flow_log(
             "FlowLog",
@@ -89,7 +100,9 @@ class Storage(Construct):
             description="Timestream for InfluxDB: HTTPS 8086 from kilowatch clients only",
         )  # fmt: skip
         self.influx_security_group.add_ingress_rule(
-            self.client_security_group, ec2.Port.tcp(INFLUX_PORT), "InfluxDB API from kilowatch clients"
+            self.client_security_group,
+            ec2.Port.tcp(INFLUX_PORT),
+            "InfluxDB API from kilowatch clients",
         )
         self.client_security_group.add_egress_rule(
             self.influx_security_group, ec2.Port.tcp(INFLUX_PORT), "InfluxDB API"
@@ -98,8 +111,12 @@ class Storage(Construct):
             self, "Endpoints", vpc=self.vpc, allow_all_outbound=False,
             description="interface endpoints: HTTPS from kilowatch clients only",
         )  # fmt: skip
-        endpoint_security_group.add_ingress_rule(self.client_security_group, ec2.Port.HTTPS, "AWS APIs")
-        self.client_security_group.add_egress_rule(endpoint_security_group, ec2.Port.HTTPS, "AWS APIs")
+        endpoint_security_group.add_ingress_rule(
+            self.client_security_group, ec2.Port.HTTPS, "AWS APIs"
+        )
+        self.client_security_group.add_egress_rule(
+            endpoint_security_group, ec2.Port.HTTPS, "AWS APIs"
+        )
         if internet_egress:
             self.client_security_group.add_egress_rule(
                 ec2.Peer.any_ipv4(), ec2.Port.HTTPS, "Sentry (through the NAT gateway)"
@@ -122,12 +139,16 @@ class Storage(Construct):
                 security_groups=[endpoint_security_group],
                 open=False,
             )
-        zone = route53.PrivateHostedZone(self, "IotDataZone", zone_name=iot_data_endpoint, vpc=self.vpc)
+        zone = route53.PrivateHostedZone(
+            self, "IotDataZone", zone_name=iot_data_endpoint, vpc=self.vpc
+        )
         route53.ARecord(
             self,
             "IotDataRecord",
             zone=zone,
-            target=route53.RecordTarget.from_alias(targets.InterfaceVpcEndpointTarget(self.endpoints["IotData"])),
+            target=route53.RecordTarget.from_alias(
+                targets.InterfaceVpcEndpointTarget(self.endpoints["IotData"])
+            ),
         )
 
         # The admin password never appears in the template: CloudFormation resolves it from here.
@@ -181,9 +202,15 @@ class Storage(Construct):
         self.influx_bucket = influx_bucket
 
         # Tokens: the setup custom resource replaces the placeholder with a real token.
-        self.writer_token_secret = self._token_secret("InfluxWriterToken", "write", key, removal_policy)
-        self.reader_token_secret = self._token_secret("InfluxReaderToken", "read", key, removal_policy)
-        self.setup = self._setup_resource(key=key, log_retention=log_retention, removal_policy=removal_policy)
+        self.writer_token_secret = self._token_secret(
+            "InfluxWriterToken", "write", key, removal_policy
+        )
+        self.reader_token_secret = self._token_secret(
+            "InfluxReaderToken", "read", key, removal_policy
+        )
+        self.setup = self._setup_resource(
+            key=key, log_retention=log_retention, removal_policy=removal_policy
+        )
 
         self.grafana_workspace: grafana.CfnWorkspace | None = None
         self.grafana_role: iam.Role | None = None
@@ -196,7 +223,7 @@ class Storage(Construct):
         return secretsmanager.Secret(
             self,
             construct_id,
-            description=f"InfluxDB API token with {access} access to the kilowatch bucket (set by setup)",
+            description=f"InfluxDB API token, {access} access to the bucket (set by setup)",
             encryption_key=key,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 # url/org/bucket let a client connect from the secret alone.
@@ -213,13 +240,17 @@ class Storage(Construct):
         self, *, key: kms.IKey, log_retention: logs.RetentionDays, removal_policy: RemovalPolicy
     ) -> CustomResource:
         log_group = logs.LogGroup(
-            self, "SetupLogs", retention=log_retention, encryption_key=key, removal_policy=removal_policy
+            self,
+            "SetupLogs",
+            retention=log_retention,
+            encryption_key=key,
+            removal_policy=removal_policy,
         )
         function = lambda_.Function(
             self,
             "SetupFunction",
             description="kilowatch: DBRP mapping and API tokens on the new InfluxDB instance",
-            runtime=lambda_.Runtime.PYTHON_3_13,
+            runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
             handler="influx_setup.on_event",
             code=lambda_.Code.from_asset(str(SETUP_RUNTIME_DIR), exclude=["__pycache__"]),
@@ -234,7 +265,9 @@ class Storage(Construct):
         for secret in (self.writer_token_secret, self.reader_token_secret):
             secret.grant_read(function)
             secret.grant_write(function)
-        provider = cr.Provider(self, "SetupProvider", on_event_handler=function, log_group=log_group)
+        provider = cr.Provider(
+            self, "SetupProvider", on_event_handler=function, log_group=log_group
+        )
         resource = CustomResource(
             self,
             "Setup",

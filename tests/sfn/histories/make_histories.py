@@ -62,38 +62,64 @@ class History:
 
     def enter(self, kind: str, name: str, at_s: float, data: Any, prev: int | None = None) -> int:
         return self.add(
-            f"{kind}StateEntered", at_s, prev, name=name, input=json.dumps(data),
+            f"{kind}StateEntered",
+            at_s,
+            prev,
+            name=name,
+            input=json.dumps(data),
             inputDetails={"truncated": False},
         )
 
     def exit(self, kind: str, name: str, at_s: float, data: Any, prev: int | None = None) -> int:
         return self.add(
-            f"{kind}StateExited", at_s, prev, name=name, output=json.dumps(data),
+            f"{kind}StateExited",
+            at_s,
+            prev,
+            name=name,
+            output=json.dumps(data),
             outputDetails={"truncated": False},
         )
 
     def task_ok(self, name: str, start_s: float, took_s: float, data: Any, out: Any) -> None:
         self.enter("Task", name, start_s, data)
         self.attempt(start_s, data)
-        self.add("TaskSucceeded", start_s + took_s, resourceType="lambda", resource="invoke",
-                 output=json.dumps({"Payload": out, "StatusCode": 200}),
-                 outputDetails={"truncated": False})
+        self.add(
+            "TaskSucceeded",
+            start_s + took_s,
+            resourceType="lambda",
+            resource="invoke",
+            output=json.dumps({"Payload": out, "StatusCode": 200}),
+            outputDetails={"truncated": False},
+        )
         self.exit("Task", name, start_s + took_s, out)
 
     def attempt(self, at_s: float, data: Any, prev: int | None = None) -> None:
-        self.add("TaskScheduled", at_s, prev, resourceType="lambda", resource="invoke",
-                 region=REGION, parameters=json.dumps({"FunctionName": FN, "Payload": data}),
-                 timeoutInSeconds=900)
+        self.add(
+            "TaskScheduled",
+            at_s,
+            prev,
+            resourceType="lambda",
+            resource="invoke",
+            region=REGION,
+            parameters=json.dumps({"FunctionName": FN, "Payload": data}),
+            timeoutInSeconds=900,
+        )
         self.add("TaskStarted", at_s + 0.05, resourceType="lambda", resource="invoke")
 
     def fail(self, at_s: float, error: str, cause: str) -> None:
-        self.add("TaskFailed", at_s, resourceType="lambda", resource="invoke",
-                 error=error, cause=cause)
+        self.add(
+            "TaskFailed", at_s, resourceType="lambda", resource="invoke", error=error, cause=cause
+        )
 
     def start(self, data: Any) -> None:
-        self.add("ExecutionStarted", 0, 0, input=json.dumps(data),
-                 inputDetails={"truncated": False},
-                 roleArn=f"arn:aws:iam::{ACCOUNT}:role/kilowatch-sfn")
+        self.add(
+            "ExecutionStarted",
+            0,
+            0,
+            input=json.dumps(data),
+            inputDetails={"truncated": False},
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/kilowatch-sfn",
+        )
 
     def write(self, stem: str, description: str, status: str, definition: dict[str, Any]) -> None:
         last = self.events[-1]
@@ -115,8 +141,10 @@ class History:
 
 def task(name: str, nxt: str | None) -> dict[str, Any]:
     state: dict[str, Any] = {
-        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": FN, "Payload.$": "$"}, "TimeoutSeconds": 900,
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": FN, "Payload.$": "$"},
+        "TimeoutSeconds": 900,
     }
     state.update({"Next": nxt} if nxt else {"End": True})
     return state
@@ -133,8 +161,18 @@ CLIENT_DATA = {
 }
 UPLOAD = {"bucket": "kilowatch-ingest", "key": "uploads/hmo/2026-10.csv"}
 VALIDATE_FRAMES = [
-    ("/var/task/kilowatch_cdk/orchestration/runtime/handlers.py", 48, "validate", "return _validate(event)"),
-    ("/var/task/kilowatch/etl/validate.py", 77, "validate_readings", "return ReadingsSchema.validate(frame, lazy=True)"),
+    (
+        "/var/task/kilowatch_cdk/orchestration/runtime/handlers.py",
+        48,
+        "validate",
+        "return _validate(event)",
+    ),
+    (
+        "/var/task/kilowatch/etl/validate.py",
+        77,
+        "validate_readings",
+        "return ReadingsSchema.validate(frame, lazy=True)",
+    ),
     ("/var/task/pandera/api/pandas/model.py", 293, "validate", "return cls.to_schema().validate("),
     ("/var/task/pandera/backends/pandas/container.py", 121, "validate", "raise SchemaErrors("),
 ]
@@ -165,7 +203,9 @@ PANDERA_MESSAGE = json.dumps(
 
 def successful_runs() -> None:
     """Four succeeded client-data runs: Validate 10/12/14/100 s, Load 60/64/70/62 s, ..."""
-    for i, (v, ld, ind, nt) in enumerate([(10, 60, 30, 2), (12, 64, 34, 2), (14, 70, 26, 4), (100, 62, 30, 2)]):
+    for i, (v, ld, ind, nt) in enumerate(
+        [(10, 60, 30, 2), (12, 64, 34, 2), (14, 70, 26, 4), (100, 62, 30, 2)]
+    ):
         h = History("kilowatch-client-data", f"ok-{i}")
         h.start(UPLOAD)
         t = 0.1
@@ -173,7 +213,9 @@ def successful_runs() -> None:
         for name, took in (("Validate", v), ("Load", ld), ("Indicators", ind), ("Notify", nt)):
             h.task_ok(name, t, took, UPLOAD, summary)
             t += took
-        h.add("ExecutionSucceeded", t, output=json.dumps(summary), outputDetails={"truncated": False})
+        h.add(
+            "ExecutionSucceeded", t, output=json.dumps(summary), outputDetails={"truncated": False}
+        )
         h.write(f"client_data_ok_{i}", f"succeeded run {i}", "SUCCEEDED", CLIENT_DATA)
 
 
@@ -194,18 +236,42 @@ def lambda_failure() -> None:
     h.task_ok("Validate", 0.1, 11, UPLOAD, {"rows": 8640})
     h.enter("Task", "Load", 11.1, UPLOAD)
     h.attempt(11.1, UPLOAD)
-    h.fail(11.3, "Lambda.ServiceException",
-           "Lambda was unable to process the request. (Service: Lambda, Status Code: 500)")
+    h.fail(
+        11.3,
+        "Lambda.ServiceException",
+        "Lambda was unable to process the request. (Service: Lambda, Status Code: 500)",
+    )
     h.attempt(13.3, UPLOAD)
     frames = [
-        ("/var/task/kilowatch_cdk/orchestration/runtime/handlers.py", 61, "load", "written = load_readings(frame, plant)"),
-        ("/var/task/kilowatch/etl/load.py", 112, "load_readings", "zone = plants[plant_id].timezone"),
-        ("/var/task/pandas/core/frame.py", 4102, "__getitem__", "indexer = self.columns.get_loc(key)"),
+        (
+            "/var/task/kilowatch_cdk/orchestration/runtime/handlers.py",
+            61,
+            "load",
+            "written = load_readings(frame, plant)",
+        ),
+        (
+            "/var/task/kilowatch/etl/load.py",
+            112,
+            "load_readings",
+            "zone = plants[plant_id].timezone",
+        ),
+        (
+            "/var/task/pandas/core/frame.py",
+            4102,
+            "__getitem__",
+            "indexer = self.columns.get_loc(key)",
+        ),
     ]
     h.fail(14.0, "KeyError", lambda_cause("KeyError", "'hmo'", frames))
-    h.add("ExecutionFailed", 14.1, error="KeyError", cause=lambda_cause("KeyError", "'hmo'", frames))
-    h.write("client_data_lambda_failure", "Load fails with a Python traceback after one retry",
-            "FAILED", CLIENT_DATA)
+    h.add(
+        "ExecutionFailed", 14.1, error="KeyError", cause=lambda_cause("KeyError", "'hmo'", frames)
+    )
+    h.write(
+        "client_data_lambda_failure",
+        "Load fails with a Python traceback after one retry",
+        "FAILED",
+        CLIENT_DATA,
+    )
 
 
 def validation_error() -> None:
@@ -228,8 +294,14 @@ def timeout() -> None:
     h.start(data)
     h.enter("Task", "Recost", 0.1, data)
     h.attempt(0.1, data)
-    h.add("TaskTimedOut", 900.1, resourceType="lambda", resource="invoke", error="States.Timeout",
-          cause="")
+    h.add(
+        "TaskTimedOut",
+        900.1,
+        resourceType="lambda",
+        resource="invoke",
+        error="States.Timeout",
+        cause="",
+    )
     h.add("ExecutionFailed", 900.2, error="States.Timeout", cause="")
     h.write("recost_timeout", "a recost task times out", "FAILED", definition)
 
@@ -241,8 +313,10 @@ def throttled() -> None:
     data = {"plant": "hmo", "period": "2026-10"}
     h.start(data)
     h.enter("Task", "Bill", 0.1, data)
-    cause = ("Rate Exceeded. (Service: Lambda, Status Code: 429, Request ID: 0c2b, "
-             "Error Code: TooManyRequestsException)")
+    cause = (
+        "Rate Exceeded. (Service: Lambda, Status Code: 429, Request ID: 0c2b, "
+        "Error Code: TooManyRequestsException)"
+    )
     t = 0.1
     for wait_s in (2, 4, 8, 16):
         h.attempt(t, data)
@@ -258,10 +332,15 @@ def map_failed_items() -> None:
         "StartAt": "Plants",
         "States": {
             "Plants": {
-                "Type": "Map", "ItemsPath": "$.plants", "MaxConcurrency": 2,
+                "Type": "Map",
+                "ItemsPath": "$.plants",
+                "MaxConcurrency": 2,
                 "ToleratedFailurePercentage": 25,
-                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Bill",
-                                  "States": {"Bill": task("Bill", None)}},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Bill",
+                    "States": {"Bill": task("Bill", None)},
+                },
                 "Next": "Notify",
             },
             "Notify": task("Notify", None),
@@ -277,9 +356,24 @@ def map_failed_items() -> None:
         "ClientError",
         "An error occurred (AccessDenied) when calling the PutObject operation: Access Denied",
         [
-            ("/var/task/kilowatch_cdk/orchestration/runtime/handlers.py", 90, "bill_plant", "keys = store_bill(bill, bucket, prefix)"),
-            ("/var/task/kilowatch_cdk/orchestration/runtime/results.py", 31, "store_bill", "s3.put_object(Bucket=bucket, Key=key, Body=body)"),
-            ("/var/task/botocore/client.py", 1023, "_make_api_call", "raise error_class(parsed_response, operation_name)"),
+            (
+                "/var/task/kilowatch_cdk/orchestration/runtime/handlers.py",
+                90,
+                "bill_plant",
+                "keys = store_bill(bill, bucket, prefix)",
+            ),
+            (
+                "/var/task/kilowatch_cdk/orchestration/runtime/results.py",
+                31,
+                "store_bill",
+                "s3.put_object(Bucket=bucket, Key=key, Body=body)",
+            ),
+            (
+                "/var/task/botocore/client.py",
+                1023,
+                "_make_api_call",
+                "raise error_class(parsed_response, operation_name)",
+            ),
         ],
     )
     t = 0.2
@@ -292,17 +386,30 @@ def map_failed_items() -> None:
             h.fail(t + 4, "ClientError", denied)
             h.add("MapIterationFailed", t + 4, name="Plants", index=index)
         else:
-            h.add("TaskSucceeded", t + 5, resourceType="lambda", resource="invoke",
-                  output=json.dumps({"Payload": {"total": 1000.0}}),
-                  outputDetails={"truncated": False})
+            h.add(
+                "TaskSucceeded",
+                t + 5,
+                resourceType="lambda",
+                resource="invoke",
+                output=json.dumps({"Payload": {"total": 1000.0}}),
+                outputDetails={"truncated": False},
+            )
             h.exit("Task", "Bill", t + 5, {"total": 1000.0})
             h.add("MapIterationSucceeded", t + 5, name="Plants", index=index)
         t += 5
     h.add("MapStateFailed", t + 0.1)
-    h.add("ExecutionFailed", t + 0.2, error="States.ExceedToleratedFailureThreshold",
-          cause="The specified tolerated failure threshold was exceeded")
-    h.write("billing_map_failed_items", "Map over plants: 2 of 4 items fail (AccessDenied)",
-            "FAILED", definition)
+    h.add(
+        "ExecutionFailed",
+        t + 0.2,
+        error="States.ExceedToleratedFailureThreshold",
+        cause="The specified tolerated failure threshold was exceeded",
+    )
+    h.write(
+        "billing_map_failed_items",
+        "Map over plants: 2 of 4 items fail (AccessDenied)",
+        "FAILED",
+        definition,
+    )
 
 
 def out_of_memory() -> None:
@@ -311,8 +418,12 @@ def out_of_memory() -> None:
     h.start(UPLOAD)
     h.enter("Task", "Indicators", 0.1, UPLOAD)
     h.attempt(0.1, UPLOAD)
-    cause = json.dumps({"errorType": "Runtime.OutOfMemory",
-                        "errorMessage": "RequestId: 5b1c Error: Runtime exited with error: signal: killed"})
+    cause = json.dumps(
+        {
+            "errorType": "Runtime.OutOfMemory",
+            "errorMessage": "RequestId: 5b1c Error: Runtime exited with error: signal: killed",
+        }
+    )
     h.fail(40.0, "Runtime.OutOfMemory", cause)
     h.add("ExecutionFailed", 40.1, error="Runtime.OutOfMemory", cause=cause)
     h.write("client_data_out_of_memory", "the Lambda runs out of memory", "FAILED", CLIENT_DATA)
@@ -324,10 +435,89 @@ def data_limit() -> None:
     h.start(UPLOAD)
     h.enter("Task", "Load", 0.1, UPLOAD)
     h.attempt(0.1, UPLOAD)
-    h.add("ExecutionFailed", 20.0, error="States.DataLimitExceeded",
-          cause="The state/task 'Load' returned a result with a size exceeding the maximum "
-                "number of bytes service limit.")
+    h.add(
+        "ExecutionFailed",
+        20.0,
+        error="States.DataLimitExceeded",
+        cause="The state/task 'Load' returned a result with a size exceeding the maximum "
+        "number of bytes service limit.",
+    )
     h.write("client_data_data_limit", "a task returns too much data", "FAILED", CLIENT_DATA)
+
+
+def caught_validation() -> None:
+    """kilowatch's own workflow: Validate's ValidationFailed is caught, recorded, then fails."""
+    h = History("kilowatch-client-data", "caught")
+    h.start(UPLOAD)
+    h.enter("Task", "Validate", 0.1, UPLOAD)
+    h.attempt(0.1, UPLOAD)
+    message = json.dumps(
+        {
+            "message": "october.csv has 1 problem(s) in 2 row(s); nothing was written",
+            "bad_rows": [
+                {
+                    "column": "units",
+                    "problem": "is not a number",
+                    "rows": [4, 9],
+                    "values": ["many", "n/a"],
+                }
+            ],
+        }
+    )
+    cause = lambda_cause("ValidationFailed", message, VALIDATE_FRAMES[:1])
+    h.fail(2.0, "ValidationFailed", cause)
+    caught = {**UPLOAD, "error": {"Error": "ValidationFailed", "Cause": cause}}
+    h.exit("Task", "Validate", 2.0, caught)
+    h.enter("Task", "Record failure (ClientData)", 2.0, caught)
+    h.add(
+        "TaskScheduled",
+        2.0,
+        resourceType="aws-sdk:s3",
+        resource="putObject",
+        region=REGION,
+        parameters="{}",
+    )
+    h.add("TaskStarted", 2.05, resourceType="aws-sdk:s3", resource="putObject")
+    h.add(
+        "TaskSucceeded",
+        2.2,
+        resourceType="aws-sdk:s3",
+        resource="putObject",
+        output="{}",
+        outputDetails={"truncated": False},
+    )
+    h.exit("Task", "Record failure (ClientData)", 2.2, caught)
+    h.enter("Fail", "ClientData failed", 2.2, caught)
+    h.add("ExecutionFailed", 2.3, error="ValidationFailed", cause=cause)
+    definition = {
+        "StartAt": "Validate",
+        "States": {
+            "Validate": {
+                **task("Validate", "Load"),
+                "Catch": [
+                    {
+                        "ErrorEquals": ["States.ALL"],
+                        "ResultPath": "$.error",
+                        "Next": "Record failure (ClientData)",
+                    }
+                ],
+            },
+            "Load": task("Load", None),
+            "Record failure (ClientData)": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:s3:putObject",
+                "Next": "ClientData failed",
+            },
+            "ClientData failed": {
+                "Type": "Fail",
+                "ErrorPath": "$.error.Error",
+                "CausePath": "$.error.Cause",
+            },
+        },
+    }
+    h.write(
+        "client_data_caught_validation", "caught, recorded in S3, then failed", "FAILED", definition
+    )
 
 
 if __name__ == "__main__":
@@ -340,3 +530,4 @@ if __name__ == "__main__":
     map_failed_items()
     out_of_memory()
     data_limit()
+    caught_validation()

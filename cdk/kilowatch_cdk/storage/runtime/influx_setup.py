@@ -41,12 +41,19 @@ class InfluxApi:
         )
 
     def call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """Send one request; the status and the decoded JSON body (None when empty)."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            f"{self.base_url}{path}", data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+            f"{self.base_url}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", **(headers or {})},
         )
         try:
             with self._opener.open(request, timeout=TIMEOUT_S) as response:
@@ -62,7 +69,9 @@ class InfluxApi:
     def sign_in(self, username: str, password: str) -> None:
         """Start an admin session (the cookie is kept for later calls)."""
         basic = base64.b64encode(f"{username}:{password}".encode()).decode()
-        status, body = self.call("POST", "/api/v2/signin", headers={"Authorization": f"Basic {basic}"})
+        status, body = self.call(
+            "POST", "/api/v2/signin", headers={"Authorization": f"Basic {basic}"}
+        )
         if status != 204:
             raise InfluxSetupError(f"InfluxDB refused the admin sign-in (HTTP {status}): {body}")
 
@@ -117,7 +126,7 @@ def ensure_token(
     description: str,
     store: Callable[[str], None],
 ) -> bool:
-    """Keep the stored token when InfluxDB accepts it, else create and store one; True if created."""
+    """Keep the stored token if InfluxDB accepts it, else create and store one; True if created."""
     if current and api.token_valid(current):
         return False
     body = {
@@ -125,7 +134,9 @@ def ensure_token(
         "description": description,
         "permissions": token_permissions(org_id=org_id, bucket_id=bucket_id, write=write),
     }
-    created = api.expect(*api.call("POST", "/api/v2/authorizations", body), f"create the token {description!r}")
+    created = api.expect(
+        *api.call("POST", "/api/v2/authorizations", body), f"create the token {description!r}"
+    )
     store(str(created["token"]))
     return True
 
@@ -140,7 +151,9 @@ def prepare(props: dict[str, str], secrets: Any) -> dict[str, str]:
     if not orgs.get("orgs"):
         raise InfluxSetupError(f"the organisation {org_name!r} does not exist on the instance")
     org_id = orgs["orgs"][0]["id"]
-    buckets = api.expect(*api.call("GET", f"/api/v2/buckets?orgID={org_id}&name={bucket_name}"), "list buckets")
+    buckets = api.expect(
+        *api.call("GET", f"/api/v2/buckets?orgID={org_id}&name={bucket_name}"), "list buckets"
+    )
     if not buckets.get("buckets"):
         raise InfluxSetupError(f"the bucket {bucket_name!r} does not exist in {org_name!r}")
     bucket_id = buckets["buckets"][0]["id"]
@@ -150,7 +163,9 @@ def prepare(props: dict[str, str], secrets: Any) -> dict[str, str]:
         stored = json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])
 
         def store(token: str, arn: str = arn, stored: dict[str, Any] = stored) -> None:
-            secrets.put_secret_value(SecretId=arn, SecretString=json.dumps({**stored, "token": token}))
+            secrets.put_secret_value(
+                SecretId=arn, SecretString=json.dumps({**stored, "token": token})
+            )
 
         created = ensure_token(
             api,

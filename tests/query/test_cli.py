@@ -1,0 +1,115 @@
+"""`kilowatch query`: a table, a CSV or Parquet file, the rendered queries, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from kilowatch.cli.main import app
+from kilowatch.query import InfluxQLRunner, Query, run
+from tests.query.conftest import PLANT_FILE, Stored
+
+RANGE = ["--from", "2026-10-28", "--to", "2026-11-05"]
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["query", *args], env={"COLUMNS": "200"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def server(stored: Stored) -> list[str]:
+    return ["--url", stored.influx.url, "--database", stored.database, "-c", str(PLANT_FILE)]
+
+
+@pytest.mark.integration
+def test_prints_a_table_of_the_query(stored: Stored) -> None:
+    code, out, err = invoke(
+        "energy", "--plant", "sea", *RANGE, "--by", "line", "--every", "1d", *server(stored)
+    )
+    assert code == 0, err
+    assert "energy_kwh (kWh), America/Los_Angeles" in out
+    assert "assembly" in out and "utilities" in out
+    assert "2026-11-01 00:00:00-07:00" in out and "2026-11-02 00:00:00-08:00" in out
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_writes_csv_or_parquet(stored: Stored, tmp_path: Path, suffix: str) -> None:
+    out_file = tmp_path / f"demand{suffix}"
+    code, _, err = invoke(
+        "demand",
+        "--plant",
+        "hmo",
+        *RANGE,
+        "--by",
+        "line",
+        "--every",
+        "1d",
+        *server(stored),
+        "--out",
+        str(out_file),
+    )
+    assert code == 0, err
+    expected = run(
+        InfluxQLRunner(stored.influx.url, stored.database),
+        Query.demand("hmo").using(PLANT_FILE).between(*RANGE[1::2]).by("line").every("1d"),
+    )
+    if suffix == ".csv":
+        written = pd.read_csv(out_file, index_col="time")
+        assert list(written.index) == [str(t) for t in expected.index]
+    else:
+        written = pd.read_parquet(out_file)
+        assert written.index.equals(expected.index)
+    assert written.to_numpy() == pytest.approx(expected.to_numpy())
+
+
+@pytest.mark.integration
+def test_a_query_the_server_refuses_is_one_line(stored: Stored) -> None:
+    args = ["--url", stored.influx.url, "--database", "no_such_db", "-c", str(PLANT_FILE)]
+    code, _, err = invoke("energy", "--plant", "hmo", *RANGE, *args)
+    assert code == 2
+    assert err.startswith("error: InfluxDB at ") and "database not found" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_show_query_prints_every_dialect_without_a_server() -> None:
+    code, out, err = invoke(
+        "top",
+        "--plant",
+        "hmo",
+        *RANGE,
+        "--n",
+        "3",
+        "-c",
+        str(PLANT_FILE),
+        "--url",
+        "http://127.0.0.1:9",
+        "--show-query",
+    )
+    assert code == 0, err
+    assert out.count("-- ") >= 3
+    assert "-- influxql" in out and "-- flux" in out and "-- sql" in out
+    assert "limit(n: 3)" in out and "LIMIT 3" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["energy", "--plant", "hmo", *RANGE, "--every", "7d"], "every='7d'"),
+        (["energy", "--plant", "nope", *RANGE], "not in the plant file"),
+        (["energy", "--plant", "hmo", *RANGE, "--where", "line"], "TAG=VALUE"),
+        (["energy", "--plant", "hmo", *RANGE, "--dialect", "promql"], "influxql, flux or sql"),
+        (["energy", "--plant", "hmo", *RANGE, "--out", "x.xlsx"], ".csv or .parquet"),
+        (["energy", "--plant", "hmo", *RANGE, "--url", "http://127.0.0.1:9"], "did not answer"),
+        (["bill", "--plant", "hmo", "--plant", "sea", *RANGE], "exactly one --plant"),
+    ],
+)
+def test_mistakes_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    code, out, err = invoke(*args, "-c", str(PLANT_FILE))
+    assert code == 2
+    assert err.startswith("error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in out + err
