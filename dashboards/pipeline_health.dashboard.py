@@ -30,6 +30,7 @@ DURATION = "dtdurations"
 SLOTS = f"""SELECT count("energy_kwh") AS "n" FROM "energy" WHERE {PLANT} AND $timeFilter
     GROUP BY time({SLOT_S}s), "plant", "meter" fill(none)"""
 FRESHNESS = steps("green", (120, "orange"), (600, "red"))
+RECEIPT_WAIT = steps("green", (300, "orange"), (1800, "red"))  # receipt_timeout_s is 300
 ONLINE = [
     {"type": "value", "options": {"0": {"text": "offline", "color": "red", "index": 0}}},
     {
@@ -200,7 +201,8 @@ agents = table(
     "Agents: last report, backlog and oldest pending reading",
     influx(
         f"""SELECT last("uptime_s") AS "uptime", "backlog_readings", "backlog_age_s",
-        "last_publish_age_s", "poll_errors", "meters_failing", "failing_meters",
+        "last_publish_age_s", "awaiting_receipt_readings", "awaiting_receipt_s",
+        "readings_rejected", "poll_errors", "meters_failing", "failing_meters",
         "storage_full", "version" FROM "agent_status" WHERE {PLANT} AND $timeFilter
         GROUP BY "plant", "agent" """,
         table=True,
@@ -222,6 +224,15 @@ agents = table(
             custom__cellOptions={"type": "color-text"},
         ),
         field_override("last_publish_age_s", unit=DURATION, displayName="since last PUBACK"),
+        field_override("awaiting_receipt_readings", displayName="awaiting receipt"),
+        field_override(
+            "awaiting_receipt_s",
+            unit=DURATION,
+            displayName="oldest awaiting receipt",
+            thresholds={"mode": "absolute", "steps": RECEIPT_WAIT},
+            custom__cellOptions={"type": "color-text"},
+        ),
+        field_override("readings_rejected", displayName="rejected (receipts)"),
     ],
     sort_by="backlog (readings)",
     description="From each agent's status message (kilowatch/agent/status.py), every minute.",
@@ -237,6 +248,33 @@ agents_timeline = status_history(
     min_interval="2m",
     mappings=ONLINE,
     thresholds=steps("red", (1, "green")),
+)
+awaiting_receipt = timeseries(
+    "Readings awaiting receipt",
+    influx(
+        f"""SELECT max("awaiting_receipt_readings") FROM "agent_status" WHERE {PLANT}
+        AND $timeFilter GROUP BY time($__interval), "plant", "agent" """,
+        alias="$tag_plant / $tag_agent",
+    ),
+    unit=COUNT,
+    min_interval="2m",
+    legend=("max", "last"),
+    description="Readings the broker acknowledged whose receipt from the bridge (stored in "
+    "InfluxDB) has not come yet; the agent keeps them and sends them again after "
+    "receipt_timeout_s. Empty for agents with delivery: broker.",
+)
+awaiting_receipt_age = timeseries(
+    "Oldest reading awaiting receipt (wait since its PUBACK)",
+    influx(
+        f"""SELECT max("awaiting_receipt_s") FROM "agent_status" WHERE {PLANT}
+        AND $timeFilter GROUP BY time($__interval), "plant", "agent" """,
+        alias="$tag_plant / $tag_agent",
+    ),
+    unit=SECONDS,
+    min_interval="2m",
+    legend=("max", "last"),
+    description="Seconds; a wait that keeps growing means receipts are not coming back: the "
+    "bridge is down or InfluxDB refuses writes, or the ACL hides the receipts topic.",
 )
 backlog = timeseries(
     "Agent backlog",
@@ -292,7 +330,8 @@ dashboard = dashboard(
     uid="kw-pipeline",
     title="Pipeline health",
     description="Is every reading arriving? Readings per minute, what was rejected and why, "
-    "bridge lag and retries, edge agents and their backlog, and gaps per meter.",
+    "bridge lag and retries, edge agents, their backlog and readings awaiting receipt, and "
+    "gaps per meter.",
     variables=[plant_variable(multi=True)],
     time=("now-24h", "now"),
     refresh="30s",
@@ -315,6 +354,7 @@ dashboard = dashboard(
         row("Edge agents"),
         (4, [(agents_online, 4), (agents_known, 4), (agents_timeline, 16)]),
         (8, [(agents, 16), (backlog, 8)]),
+        (8, [(awaiting_receipt, 12), (awaiting_receipt_age, 12)]),
         row("Data completeness"),
         (10, [(completeness, 10), (gaps, 14)]),
     ),

@@ -17,7 +17,15 @@ DEFAULT_INFLUX_URL = "http://localhost:8086"
 
 
 class SettingsError(Exception):
-    """A setting is wrong; the message names it (as an env var) and says what is expected."""
+    """A setting is wrong; the message names it (as an env var) and says what is expected.
+
+    `problems` keeps each one as (field name, what is wrong, whether it came from a flag), so
+    the CLI can name the flag the person typed instead of the env var.
+    """
+
+    def __init__(self, message: str, problems: tuple[tuple[str, str, bool], ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class KilowatchSettings(BaseSettings):
@@ -32,7 +40,10 @@ class KilowatchSettings(BaseSettings):
         try:
             return cls(**given)
         except ValidationError as err:
-            raise SettingsError(describe_settings_error(err)) from None
+            problems = tuple(
+                (field, message, field in given) for field, message in settings_problems(err)
+            )
+            raise SettingsError(describe_settings_error(err), problems) from None
 
 
 class MqttSettings(KilowatchSettings):
@@ -86,11 +97,25 @@ class InfluxSettings(KilowatchSettings):
         return value.rstrip("/")
 
 
+_FRIENDLY = {
+    "extra_forbidden": "is not a setting (check its spelling)",
+    "missing": "is required",
+}
+
+
+def settings_problems(err: ValidationError) -> list[tuple[str, str]]:
+    """(field name, what is wrong) per problem, in plain words (no pydantic wording)."""
+    problems = []
+    for problem in err.errors():
+        field = "_".join(str(part) for part in problem["loc"])
+        message = _FRIENDLY.get(problem["type"], problem["msg"])
+        problems.append((field, message.removeprefix("Value error, ")))
+    return problems
+
+
 def describe_settings_error(err: ValidationError) -> str:
     """'KILOWATCH_MQTT_URL: must start with mqtt:// ...', one line per wrong setting."""
     lines = ["invalid settings:"]
-    for problem in err.errors():
-        name = ENV_PREFIX + "_".join(str(part) for part in problem["loc"]).upper()
-        message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"  {name}: {message}")
+    for field, message in settings_problems(err):
+        lines.append(f"  {ENV_PREFIX}{field.upper()}: {message}")
     return "\n".join(lines)

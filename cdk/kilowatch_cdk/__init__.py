@@ -1,0 +1,1 @@
+"""kilowatch on AWS: the CDK constructs of one environment (see cdk/README.md)."""

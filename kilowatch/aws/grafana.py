@@ -8,7 +8,7 @@ push` works unchanged against the workspace once these sources exist.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,7 +107,7 @@ def athena_source(*, region: str, workgroup: str, database: str) -> dict[str, An
     }
 
 
-def upsert_sources(api: Any, sources: list[Mapping[str, Any]]) -> list[str]:
+def upsert_sources(api: Any, sources: Sequence[Mapping[str, Any]]) -> list[str]:
     """Create each source, or update it in place when its uid exists; what was done, per source."""
     from grafana_client.client import GrafanaClientError, GrafanaException
     from requests import RequestException

@@ -11,6 +11,7 @@ Both are laid out as points of `demand_watch` and `budget_watch` by kilowatch.in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -47,7 +48,7 @@ class MeterLatest:
     @classmethod
     def of(cls, ts: int, interval_s: int, energy_kwh: float, power_kw: float | None) -> MeterLatest:
         """A reading's: its power_kw if sent, else its mean power over the interval."""
-        if power_kw is not None and power_kw == power_kw:  # not None, not NaN
+        if power_kw is not None and not math.isnan(power_kw):
             return cls(int(ts), float(power_kw), "measured")
         return cls(int(ts), float(energy_kwh) * SECONDS_PER_HOUR / int(interval_s), "linear")
 

@@ -293,6 +293,9 @@ class Bridge:
         """
         if self._client.reading_paused and not self._full():
             self._client.resume_reading()
+            paused_s = time.monotonic() - self._client.paused_since
+            if paused_s >= 1:
+                logger.info("reading the broker again after %.1f s with a full queue", paused_s)
         first, self._leftover = self._leftover, None
         if first is None:
             try:

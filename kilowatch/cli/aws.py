@@ -123,7 +123,7 @@ def grafana_sources(
 ) -> None:
     """Create or update the InfluxDB and Athena data sources of the stack in its Grafana."""
     import boto3
-    from grafana_client import GrafanaApi
+    from grafana_client.api import GrafanaApi
 
     from kilowatch.aws import grafana as sources
 

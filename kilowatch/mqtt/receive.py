@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -57,6 +58,7 @@ class PausableClient(mqtt.Client):
         super().__init__(*args, **kwargs)
         self._read_paused = False
         self._read_resumed = threading.Event()
+        self.paused_since = 0.0  # time.monotonic() when reading was last paused
 
     @property
     def reading_paused(self) -> bool:
@@ -65,6 +67,8 @@ class PausableClient(mqtt.Client):
     def pause_reading(self) -> None:
         """Stop reading the socket (from any thread; the read in progress is finished)."""
         self._read_resumed.clear()
+        if not self._read_paused:
+            self.paused_since = time.monotonic()
         self._read_paused = True
 
     def resume_reading(self) -> None:

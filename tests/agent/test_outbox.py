@@ -8,6 +8,8 @@ import pytest
 
 from kilowatch.agent.outbox import TokenBucket, plan_batches
 from kilowatch.agent.store import PendingRow
+from kilowatch.contract import MAX_PAYLOAD_BYTES
+from kilowatch.contract.receipts import message_agent
 
 
 def row(row_id: int, meter: str, ts: int) -> PendingRow:
@@ -69,3 +71,23 @@ def test_token_bucket_reset_empties_it() -> None:
 def test_token_bucket_refuses_a_zero_rate() -> None:
     with pytest.raises(ValueError, match="rate"):
         TokenBucket(rate=0, capacity=1, now=0)
+
+
+def test_a_batch_stays_under_the_contracts_payload_limit() -> None:
+    big = [
+        PendingRow(i, "a", i, json.dumps({"ts": i, "energy_kwh": 1.0, "pad": "x" * 990}).encode())
+        for i in range(1000)
+    ]
+    batches = plan_batches(big, 1000)
+    assert len(batches) > 1
+    assert [r.id for b in batches for r in b.rows] == list(range(1000))
+    assert all(len(b.payload("edge-1")) <= MAX_PAYLOAD_BYTES for b in batches)
+
+
+def test_naming_the_agent_asks_for_a_receipt_in_the_first_reading_only() -> None:
+    (batch,) = plan_batches([row(1, "a", 100), row(2, "a", 200)], 10)
+    first, second = json.loads(batch.payload("edge-1"))
+    assert first == {"agent": "edge-1", "ts": 100, "energy_kwh": 1.0}
+    assert "agent" not in second
+    assert message_agent(batch.payload("edge-1")) == "edge-1"
+    assert message_agent(batch.payload()) is None

@@ -173,3 +173,54 @@ def test_the_file_survives_sigkill_in_the_middle_of_writes(tmp_path: Path) -> No
         assert states == (batch, max_ts, max_ts)
         committed_ts = max_ts
     assert committed_ts > 0
+
+
+def test_rows_wait_for_their_receipt_and_go_again_when_it_is_late(store: ReadingStore) -> None:
+    store.add([reading("m1", 300), reading("m1", 600), reading("m2", 300)])
+    ids = [row.id for row in store.pending(10)]
+    store.mark_published(ids[:2], now=1000.0, receipt_timeout_s=60)
+    assert store.awaiting_receipt() == (2, 1000.0, 1060.0)
+    assert [r.id for r in store.pending(10, due_at=1059.0)] == ids[2:]  # not due yet
+    assert [r.id for r in store.pending(10, due_at=1060.0)] == ids  # the timeout passed
+    assert store.overdue(1060.0) == 2
+    store.mark_published(ids[:1], now=1070.0, receipt_timeout_s=60)  # sent again: waits 2x
+    assert store.awaiting_receipt() == (2, 1000.0, 1060.0)
+    row = store._db.execute(
+        "SELECT sent_at, resend_at, sends FROM readings WHERE id = ?", (ids[0],)
+    )
+    assert row.fetchone() == (1000.0, 1190.0, 2)
+
+
+def test_a_receipt_deletes_exactly_the_readings_it_names(store: ReadingStore) -> None:
+    store.add([reading("m1", ts) for ts in range(300, 3300, 300)] + [reading("m2", 600)])
+    deleted = store.delete_runs([("m1", [(300, 1500, 600)]), ("m2", [(600, 600, 0)])])
+    assert deleted == 4  # m1 at 300, 900, 1500 and m2 at 600
+    assert [(r.meter, r.ts) for r in store.pending(100)] == [
+        ("m1", ts) for ts in (600, 1200, 1800, 2100, 2400, 2700, 3000)
+    ]
+    assert store.delete_runs([("m1", [(300, 300, 0)])]) == 0  # already gone: harmless
+
+
+def test_rejected_counts_are_kept_across_restarts(tmp_path: Path) -> None:
+    store = ReadingStore(tmp_path / "a.sqlite")
+    store.count_rejected(3)
+    store.close()
+    store = ReadingStore(tmp_path / "a.sqlite")
+    assert store.count_rejected(2) == 5
+    store.close()
+
+
+def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE readings (id INTEGER PRIMARY KEY, meter TEXT NOT NULL, ts INTEGER NOT NULL,"
+        " body BLOB NOT NULL, UNIQUE (meter, ts));"
+        "INSERT INTO readings (meter, ts, body) VALUES ('m1', 300, '{}');"
+    )
+    db.close()
+    store = ReadingStore(path)
+    assert [r.ts for r in store.pending(10, due_at=0)] == [300]
+    store.mark_published([1], now=1.0, receipt_timeout_s=5)
+    assert store.awaiting_receipt()[0] == 1
+    store.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kilowatch.billing import compute_bill
 from kilowatch.billing.demand import (
@@ -271,3 +273,36 @@ def test_the_projected_bill_prices_the_rest_of_the_period_at_the_recent_rate() -
     line = budget_watch_line(projection)
     assert line.startswith("budget_watch,billing_period=2026-10,currency=USD,plant=hmo ")
     assert "over_budget=44" in line
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    history=st.lists(st.floats(0, 60).map(lambda x: round(x, 3)), min_size=1, max_size=40),
+    window=st.lists(st.floats(0, 40).map(lambda x: round(x, 3)), min_size=3, max_size=3),
+    day=st.integers(6, 28),  # after the history's five days
+    hour=st.integers(0, 23),
+)
+def test_a_closed_windows_stake_is_what_the_bill_adds(
+    history: list[float], window: list[float], day: int, hour: int
+) -> None:
+    """At the window's end its projection is its demand, and the stake the bill's difference."""
+    oct1 = local(CHICAGO, 2026, 10, 1)
+    w = local(CHICAGO, 2026, 10, day, hour, 0)
+    before = readings(oct1 + 900 + 10_800 * np.arange(len(history)), history)  # 3 h apart
+    inside = readings([w + 300, w + 600, w + 900], window, 300)
+    running = RunningBill(TWO_CHARGES, "hmo")
+    for part in (before, inside):
+        running.add_many("m1", part["ts"], part["interval_s"], part["energy_kwh"])
+    result = DemandWatch(running)
+    result.observe(
+        "m1",
+        inside["ts"].to_numpy(),
+        inside["interval_s"].to_numpy(),
+        inside["energy_kwh"].to_numpy(),
+    )
+    projections = result.demand(w + 900)
+    assert projections[0].projected_kw == pytest.approx(sum(window) * 4)
+    without = compute_bill(TWO_CHARGES, before, "2026-10")
+    with_window = compute_bill(TWO_CHARGES, pd.concat([before, inside]), "2026-10")
+    stake = sum(p.demand_at_stake for p in projections)
+    assert stake == pytest.approx(demand_lines(with_window) - demand_lines(without), abs=1e-9)

@@ -81,7 +81,8 @@ def synthesis(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Synthesis]:
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app = App(outdir=str(outdir))
+    # Assets stay where packaging built them: no copy of ~0.5 GB into every session's outdir.
+    app = App(outdir=str(outdir), context={"aws:cdk:disable-asset-staging": True})
     stack = KilowatchStack(
         app,
         cdk_settings.stack_name,

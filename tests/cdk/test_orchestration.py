@@ -147,7 +147,10 @@ def test_client_data_runs_validate_load_indicators_then_notifies(synth: Any) -> 
         order.append(state)
         state = definition["States"][state].get("Next")
     assert order == ["Validate", "Load", "Indicators", "Summarize", "Notify"]
-    assert definition["States"]["Notify"]["Resource"].endswith(":sns:publish")
+    notify = definition["States"]["Notify"]
+    assert notify["Resource"].endswith(":sns:publish")
+    assert notify["Parameters"]["Message.$"] == "$.summarize.summary"
+    assert notify["Retry"][0]["MaxAttempts"] == 3 and notify["TimeoutSeconds"] == 30
 
 
 @pytest.mark.parametrize("name", MACHINES)
@@ -348,6 +351,22 @@ def test_buckets_are_encrypted_private_and_ssl_only(synth: Any) -> None:
 
 
 def test_the_tasks_reach_s3_from_private_subnets(synth: Any) -> None:
+    orchestration, stack, template = synth
+    egress = stack.resolve(stack.get_logical_id(orchestration.egress.node.default_child))
+    template.has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {
+            "SecurityGroupEgress": [
+                Match.object_like({"CidrIp": "0.0.0.0/0", "FromPort": 443, "ToPort": 443})
+            ],
+        },
+    )
+    for function in orchestration.functions.values():
+        props = template.to_json()["Resources"][
+            stack.resolve(stack.get_logical_id(function.node.default_child))
+        ]["Properties"]
+        groups = props["VpcConfig"]["SecurityGroupIds"]
+        assert {"Fn::GetAtt": [egress, "GroupId"]} in groups and len(groups) == 2
     synth[2].has_resource_properties(
         "AWS::EC2::VPCEndpoint",
         {

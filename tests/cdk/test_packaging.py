@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from kilowatch_cdk import packaging
@@ -70,3 +72,16 @@ def test_a_changed_input_gives_a_new_asset(tmp_path: Path, cdk_settings: Kilowat
     asset = packaging.build_lambda_asset(plant_file=plant_file, build_dir=packaging.BUILD_DIR)
     assert asset.plant_file_in_asset == "config/plants.yaml"
     assert (asset.path / "config" / "plants.yaml").read_text().endswith("# changed\n")
+
+
+def test_the_ingest_path_imports_without_pandas() -> None:
+    """The asset leaves pandas out: the processing core and the writer must not need it."""
+    code = (
+        "import sys; sys.modules['pandas'] = None; sys.modules['matplotlib'] = None\n"
+        "import kilowatch.processing, kilowatch.contract, kilowatch.influx.writer\n"
+        "import kilowatch.config\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,1 @@
+"""The ingest unit of the CDK app (see README.md here)."""

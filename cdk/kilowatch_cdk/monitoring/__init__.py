@@ -1,0 +1,1 @@
+"""The monitoring unit of the CDK app (see README.md here)."""

@@ -153,6 +153,17 @@ class Orchestration(Construct):
                 service=ec2.GatewayVpcEndpointAwsService.S3,
                 subnets=[subnets] if subnets else None,
             )
+        # S3 through a gateway endpoint is a route to S3's public addresses: the clients group
+        # allows only InfluxDB and the interface endpoints, so the tasks get HTTPS out too.
+        # In isolated subnets S3's gateway (and the VPC's endpoints) are all that route.
+        self.egress = ec2.SecurityGroup(
+            self,
+            "TasksEgress",
+            vpc=vpc,
+            allow_all_outbound=False,
+            description="kilowatch workflow tasks: HTTPS to S3 through its gateway endpoint",
+        )
+        self.egress.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.HTTPS, "S3 (gateway endpoint)")
         self.functions: dict[str, lambda_.Function] = {}
         environment = {
             **lambda_environment,
@@ -178,7 +189,7 @@ class Orchestration(Construct):
                 log_group=self.log_group,
                 vpc=vpc,
                 vpc_subnets=subnets,
-                security_groups=[security_group],
+                security_groups=[security_group, self.egress],
             )
             self.results_bucket.grant_read_write(function)
             if spec.needs_influx:
@@ -299,7 +310,8 @@ class Orchestration(Construct):
         return record.next(fail)
 
     def _notify(self, state_name: str, subject: str) -> tasks.SnsPublish:
-        return tasks.SnsPublish(
+        """Publish the run's one-line summary; a hiccup of SNS is retried (a repeat is harmless)."""
+        notify = tasks.SnsPublish(
             self,
             state_name,
             state_name=state_name,
@@ -309,6 +321,14 @@ class Orchestration(Construct):
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
         )
+        notify.add_retry(
+            errors=["States.ALL"],
+            interval=RETRY_INTERVAL,
+            max_attempts=3,
+            backoff_rate=RETRY_BACKOFF,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        return notify
 
     def _machine(self, name: str, definition: sfn.IChainable) -> sfn.StateMachine:
         machine = sfn.StateMachine(

@@ -1,0 +1,1 @@
+"""The processing unit of the CDK app (see README.md here)."""

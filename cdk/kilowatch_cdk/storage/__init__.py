@@ -1,0 +1,1 @@
+"""The storage unit of the CDK app (see README.md here)."""

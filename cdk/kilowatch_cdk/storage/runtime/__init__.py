@@ -1,0 +1,1 @@
+"""Deploy-time code of the storage unit (the InfluxDB setup custom resource)."""

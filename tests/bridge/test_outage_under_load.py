@@ -1,0 +1,115 @@
+"""A long InfluxDB outage under sustained load (issue 13, section 2), on the real broker, bridge
+and InfluxDB 1.x.
+
+While InfluxDB is down the bridge's queue fills. It used to wait in paho's network thread then,
+which also stopped the keepalive: the broker dropped the bridge after 1.5 x keepalive and
+redelivered everything unacknowledged. Now it stops reading the socket while the network thread
+goes on sending PINGREQs. Time is scaled: keepalive 2 s and an outage of 30 s (15 x keepalive)
+stand for the issue's keepalive 30 s and an outage of several minutes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.bridge.conftest import StartBridge, count_points, wait_for
+from tests.support.services import InfluxDB1, Mosquitto, require_binary
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "kilowatch/sea/assembly-02/readings"
+START_TS = 1_780_000_000
+KEEPALIVE_S = 2
+OUTAGE_S = 30  # 15 x keepalive
+READINGS_PER_MESSAGE = 50
+MESSAGES_PER_S = 100
+PUBLISH_S = 45
+
+
+def payloads(count: int) -> list[bytes]:
+    """Arrays of READINGS_PER_MESSAGE consecutive readings with known energies."""
+    out = []
+    for m in range(count):
+        first = m * READINGS_PER_MESSAGE
+        readings = [
+            {"ts": START_TS + (first + i) * 300, "energy_kwh": 1 + ((first + i) % 7) / 10}
+            for i in range(READINGS_PER_MESSAGE)
+        ]
+        out.append(orjson.dumps(readings))
+    return out
+
+
+def publish_steadily(broker: Mosquitto, lines: list[bytes], per_s: float) -> threading.Thread:
+    """`mosquitto_pub -l` in its own process, fed `per_s` lines a second (QoS 1)."""
+    argv = [require_binary("mosquitto_pub", "mosquitto-clients"), *broker.client_args()]
+    process = subprocess.Popen(
+        [*argv, "-q", "1", "-t", TOPIC, "-l"], stdin=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdin is not None
+
+    def feed() -> None:
+        assert process.stdin is not None
+        started = time.monotonic()
+        for n, line in enumerate(lines):
+            delay = started + n / per_s - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            process.stdin.write(line + b"\n")
+            process.stdin.flush()
+        process.stdin.close()
+        assert process.wait(120) == 0, process.stderr.read() if process.stderr else ""
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return thread
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
+def test_a_long_influxdb_outage_under_load_keeps_the_connection_and_loses_nothing(
+    mosquitto: Mosquitto, influxdb_private: InfluxDB1, start_bridge: StartBridge
+) -> None:
+    influx, database = influxdb_private, "outage_under_load"
+    influx.create_database(database)
+    bridge = start_bridge(
+        mosquitto,
+        influx,
+        database,
+        extra_env={
+            "KILOWATCH_MQTT_KEEPALIVE_S": str(KEEPALIVE_S),
+            "KILOWATCH_MAX_PENDING_MB": "2",  # ~800 messages: the queue is full within a second
+        },
+    )
+    lines = payloads(MESSAGES_PER_S * PUBLISH_S)
+    publisher = publish_steadily(mosquitto, lines, MESSAGES_PER_S)
+    time.sleep(5)
+    assert count_points(influx, database) > 0
+    influx.stop()
+    time.sleep(OUTAGE_S)  # publishing goes on; the broker holds what the bridge does not read
+    influx.start()
+    publisher.join(120)
+    total = len(lines) * READINGS_PER_MESSAGE
+    wait_for("stored readings", lambda: count_points(influx, database), total, timeout_s=180)
+    rows = influx.query('SELECT sum("energy_kwh") FROM energy', db=database)
+    assert rows[0]["sum"] == pytest.approx(sum(1 + (i % 7) / 10 for i in range(total)))
+
+    rss_mb = peak_rss_mb(bridge.pid)
+    log = bridge.log_path.read_text()
+    broker_log = mosquitto.process.log_path.read_text() if mosquitto.process else ""
+    print(f"bridge peak RSS {rss_mb:.0f} MB over a {OUTAGE_S} s outage, keepalive {KEEPALIVE_S} s")
+    assert "reading the broker again after" in log  # the queue was full: reading was paused
+    assert "lost the broker" not in log  # never disconnected: nothing redelivered
+    assert "exceeded timeout" not in broker_log
+    assert rss_mb < 400  # bounded: a full queue is a few MB of payloads
