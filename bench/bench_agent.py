@@ -11,14 +11,19 @@
 2. Backlog drain: meters x days x 288 readings waiting in the agent's SQLite (a 7-day outage of
    32 meters is 64,512 readings); `python -m kilowatch.agent` starts, publishes them through a
    real Mosquitto to the real `kilowatch bridge`, which costs and writes them to InfluxDB 1.x.
-   Timed from the agent's start to the moment InfluxDB holds every one. Baseline, same run:
-   the same path with one reading per message (drain.batch_readings = 1), on a part of it.
+   Timed from the agent's start to the moment InfluxDB holds every one and the agent's SQLite
+   none (with receipts a row leaves only when the bridge's receipt says it is stored; with
+   `delivery: broker`, on the broker's PUBACK). Baseline, same run: the same path with one
+   reading per message (drain.batch_readings = 1), on a part of it.
+3. Receipts: the arrays drain with `delivery: stored` (receipts, the default) against the same
+   drain with `delivery: broker` (deleted on PUBACK), same run. Target: at least 80 %.
 The machine is shared with other work: read the ratios, not the absolutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import tempfile
 import time
@@ -41,6 +46,7 @@ INTERVAL_S = 300
 DRAIN_TIMEOUT_S = 600
 TARGET_DRAIN_S = 30.0
 TARGET_COMMIT_PER_S = 20_000
+TARGET_RECEIPTS_RATIO = 0.8
 
 
 def backlog(meters: int, days: int, last_ts: int) -> tuple[list[Reading], list[MeterState]]:
@@ -92,6 +98,17 @@ def influx_count(influx: InfluxDB1, database: str, until_ts: int) -> int:
     return int(rows[0]["count"]) if rows else 0
 
 
+def outbox_count(path: Path, until_ts: int) -> int:
+    """Backlog readings the agent still holds (read-only, beside the running agent)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(
+            db.execute("SELECT COUNT(*) FROM readings WHERE ts <= ?", (until_ts,)).fetchone()[0]
+        )
+    finally:
+        db.close()
+
+
 def drain(
     workdir: Path,
     name: str,
@@ -100,6 +117,7 @@ def drain(
     readings: list[Reading],
     states: list[MeterState],
     batch_readings: int,
+    delivery: str = "stored",
 ) -> float:
     """Seconds from the agent's start until InfluxDB holds every reading of the backlog."""
     database = f"bench_{name}"
@@ -115,6 +133,7 @@ def drain(
                 "plant": PLANT,
                 "agent": f"bench-{name}",
                 "timezone": TZ,
+                "delivery": delivery,
                 "storage": {"path": str(workdir / f"{name}.sqlite"), "max_mb": 4096},
                 "drain": {
                     "batch_readings": batch_readings,
@@ -146,7 +165,11 @@ def drain(
         last_ts = max(state.ts for state in states)
         started = time.perf_counter()
         agent.start()
-        while influx_count(influx, database, last_ts) < len(readings):
+        sqlite_path = workdir / f"{name}.sqlite"
+        while (
+            influx_count(influx, database, last_ts) < len(readings)
+            or outbox_count(sqlite_path, last_ts) > 0
+        ):
             if time.perf_counter() - started > DRAIN_TIMEOUT_S:
                 raise RuntimeError(f"{name}: not drained in {DRAIN_TIMEOUT_S} s")
             time.sleep(0.2)
@@ -188,6 +211,7 @@ def main() -> int:
             part_states = _states_at(states, part)
             single_s = drain(workdir, "single", broker, influx, part, part_states, 1)
             arrays_s = drain(workdir, "arrays", broker, influx, readings, states, 1000)
+            broker_s = drain(workdir, "broker", broker, influx, readings, states, 1000, "broker")
         single_rate = len(part) / single_s
         arrays_rate = len(readings) / arrays_s
         print("\nbacklog drain, agent -> Mosquitto -> bridge -> InfluxDB:")
@@ -201,6 +225,16 @@ def main() -> int:
             )
         ok = arrays_s < TARGET_DRAIN_S
         print(f"  target: drain in under {TARGET_DRAIN_S:.0f} s: {'met' if ok else 'NOT met'}")
+        broker_rate = len(readings) / broker_s
+        ratio = arrays_rate / broker_rate
+        print("\nreceipts, the same arrays drain (until the agent holds nothing):")
+        print(f"  delivery: broker (deleted on PUBACK)   {broker_s:6.1f} s  {broker_rate:>9,.0f}/s")
+        print(f"  delivery: stored (receipts, default)   {arrays_s:6.1f} s  {arrays_rate:>9,.0f}/s")
+        ok = ratio >= TARGET_RECEIPTS_RATIO
+        print(
+            f"  receipts / broker: {ratio:.0%} "
+            f"(target >= {TARGET_RECEIPTS_RATIO:.0%}: {'met' if ok else 'NOT met'})"
+        )
     return 0
 
 

@@ -13,7 +13,7 @@ from kilowatch.dashboards.blocks import (
     MONEY,
     PLANT,
     SECONDS,
-    _query_variable,
+    query_variable,
     dashboard,
     grid,
     influx,
@@ -85,7 +85,7 @@ def gauge() -> Any:
 
 def charge_variable() -> dict[str, Any]:
     """The plant's demand charges (every one shown)."""
-    return _query_variable(
+    return query_variable(
         "charge",
         "Demand charge",
         f'SHOW TAG VALUES FROM "demand_watch" WITH KEY = "charge" WHERE {PLANT}',

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
@@ -15,6 +15,12 @@ CENT = Decimal("0.01")
 def to_cents(amount: float) -> float:
     """Round half up to the cent, as bills print amounts."""
     return float(Decimal(repr(float(amount))).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def tidy(value: float, digits: int = 10) -> float:
+    """A float without binary noise (0.9408000000000003 -> 0.9408), for output only: a price
+    as the tariff writes it, a sum to far more digits than a meter resolves."""
+    return float(f"{value:.{digits}g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,7 @@ class DemandPeak:
     billed_kw: float
     ratchet_kw: float | None = None  # the ratchet's floor, when the tariff has one
     cap_kw: float | None = None  # the load-factor cap, when the tariff has one
+    load_factor: float | None = None  # the cap's load factor, when the tariff has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,9 @@ class Bill:
     power_factor: float | None = None
     tier: int | None = None  # tier the period's total kWh reached (1-based)
     notes: tuple[str, ...] = field(default=())
+    plant: str = ""
+    meter: str | None = None  # None: the whole plant (the account)
+    coverage: Coverage | None = None  # None: not known (a bill priced from usage alone)
 
     @property
     def total(self) -> float:
@@ -66,26 +76,82 @@ class Bill:
         """The sum of the lines of these kinds."""
         return to_cents(sum(line.amount for line in self.lines if line.kind in kinds))
 
+    @property
+    def final(self) -> bool:
+        """False for a period still in progress: a bill so far, not the bill."""
+        return self.coverage is None or not self.coverage.in_progress
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: every line, the peaks, totals per kind and the total."""
+        """JSON-ready: every line, the peaks, totals per kind and the total (numbers rounded to
+        what they mean: cents, Wh, W, prices as the tariff writes them)."""
         kinds: dict[str, float] = {}
         for line in self.lines:
             kinds[line.kind] = to_cents(kinds.get(line.kind, 0.0) + line.amount)
         return {
-            "scope": self.scope,
+            "plant": self.plant,
+            "meter": self.meter,
             "tariff": self.tariff,
             "currency": self.currency,
             "period": self.period.label,
             "from": self.period.first_day.isoformat(),
             "to_excluded": self.period.next_first_day.isoformat(),
             "days": self.period.days,
+            "final": self.final,
+            "coverage": None if self.coverage is None else self.coverage.to_dict(),
             "readings": self.readings,
-            "energy_kwh": self.energy_kwh,
-            "power_factor": self.power_factor,
+            "energy_kwh": round(self.energy_kwh, 3),
+            "power_factor": None if self.power_factor is None else round(self.power_factor, 4),
             "tier": self.tier,
-            "lines": [asdict(line) for line in self.lines],
-            "peaks": [asdict(peak) for peak in self.peaks],
+            "lines": [line_dict(line) for line in self.lines],
+            "peaks": [peak_dict(peak) for peak in self.peaks],
             "by_kind": kinds,
             "total": self.total,
             "notes": list(self.notes),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How much of the period the readings reach: a period in progress gives a bill so far."""
+
+    through_ts: int  # the end of the last reading in the period
+    days_covered: float  # days from the period's start to through_ts
+    in_progress: bool  # the period has not ended: more readings will come
+    projected_total: float | None = None  # the whole period's bill at the pace so far
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "through_ts": self.through_ts,
+            "days_covered": round(self.days_covered, 2),
+            "in_progress": self.in_progress,
+            "projected_total": self.projected_total,
+        }
+
+
+def line_dict(line: BillLine) -> dict[str, Any]:
+    """A bill line for JSON: a percentage line gives its base (money) apart from its quantity."""
+    percent = line.unit == "%"
+    digits = 2 if line.unit in ("day", "period") else 3
+    return {
+        "kind": line.kind,
+        "label": line.label,
+        "quantity": None if percent else round(line.quantity, digits),
+        "unit": line.unit,
+        "price": tidy(line.price),
+        "base": to_cents(line.quantity) if percent else None,
+        "amount": line.amount,
+    }
+
+
+def peak_dict(peak: DemandPeak) -> dict[str, Any]:
+    """A demand peak for JSON, kW to the watt."""
+    return {
+        "charge": peak.charge,
+        "peak_kw": round(peak.peak_kw, 3),
+        "peak_window_end_ts": peak.peak_window_end_ts,
+        "billed_kw": round(peak.billed_kw, 3),
+        "ratchet_kw": None if peak.ratchet_kw is None else round(peak.ratchet_kw, 3),
+        "cap_kw": None if peak.cap_kw is None else round(peak.cap_kw, 3),
+        "load_factor": peak.load_factor,
+    }

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
-from kilowatch.billing.bill import Bill
+from kilowatch.billing.bill import Bill, Coverage
 from kilowatch.billing.errors import BillingError
 from kilowatch.billing.periods import BillingPeriod, parse_period, shifted
 from kilowatch.billing.pricing import peaks, price
-from kilowatch.billing.usage import usage_by_period
+from kilowatch.billing.usage import Usage, usage_by_period
 from kilowatch.tariff import PlantTariff
 
 REQUIRED_COLUMNS = ("ts", "interval_s", "energy_kwh")
@@ -37,13 +39,15 @@ def compute_bill(
     *,
     account: bool = True,
     scope: str = "",
+    now: float | None = None,
 ) -> Bill:
     """The bill of `period` from readings (every meter in them adds up, demand coincident).
 
     `readings` has columns ts (end of interval, Unix s), interval_s, energy_kwh and optionally
-    reactive_kvarh; readings of the `lookback_months` earlier periods feed the ratchets.
+    reactive_kvarh; readings of the `lookback_months` earlier periods feed the ratchets. With
+    `now`, a period not yet ended gives the bill so far with a projection (Bill.coverage).
     """
-    return compute_bills(plant, readings, [period], account=account, scope=scope)[0]
+    return compute_bills(plant, readings, [period], account=account, scope=scope, now=now)[0]
 
 
 def compute_bills(
@@ -53,6 +57,7 @@ def compute_bills(
     *,
     account: bool = True,
     scope: str = "",
+    now: float | None = None,
 ) -> list[Bill]:
     """Bills of several consecutive periods in one vectorised pass (see compute_bill)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in readings.columns]
@@ -87,14 +92,38 @@ def compute_bills(
     bills = []
     for k, target in enumerate(targets):
         index = back + k
-        bills.append(
-            price(
-                plant,
-                target,
-                usages[index],
-                prior_peaks=history[index - back : index],
-                account=account,
-                scope=scope,
-            )
+        prior = history[index - back : index]
+        inside = ts[(ts > target.start_ts) & (ts <= target.end_ts)]
+        through = int(inside.max()) if len(inside) else None
+        in_progress = now is not None and now < target.end_ts
+        bill = price(
+            plant,
+            target,
+            usages[index],
+            prior_peaks=prior,
+            account=account,
+            scope=scope,
+            through_ts=through if in_progress else None,
         )
+        if through is not None:
+            projected = None
+            if in_progress:
+                whole = _at_the_same_pace(usages[index], target, through)
+                projected = price(plant, target, whole, prior_peaks=prior, account=account).total
+            covered = (through - target.start_ts) / 86_400
+            bill = replace(bill, coverage=Coverage(through, covered, in_progress, projected))
+        bills.append(bill)
     return bills
+
+
+def _at_the_same_pace(usage: Usage, period: BillingPeriod, through_ts: int) -> Usage:
+    """The whole period's usage if the rest of it runs at the pace so far (same mix of TOU
+    periods); the energy buckets stay as they are, so the projection sets no new peak."""
+    scale = (period.end_ts - period.start_ts) / max(1, through_ts - period.start_ts)
+    return replace(
+        usage,
+        kwh=usage.kwh * scale,
+        pretax=usage.pretax * scale,
+        kvarh=usage.kvarh * scale,
+        kwh_with_kvarh=usage.kwh_with_kvarh * scale,
+    )

@@ -81,20 +81,28 @@ def price(
     prior_peaks: Sequence[dict[str, float]] = (),
     account: bool = True,
     scope: str = "",
+    through_ts: int | None = None,
 ) -> Bill:
     """The bill of one period; `prior_peaks`: earlier periods' peaks(), oldest first (ratchets).
 
-    `account=False` prices a meter alone: no fixed charges and no minimum bill.
+    `account=False` prices a meter alone: no fixed charges and no minimum bill. `through_ts`
+    (a period in progress): the bill so far, up to that instant: per-day charges for the days
+    begun and the load-factor cap over the hours elapsed, not the whole period's.
     """
     tariff = plant.tariff
     billing = tariff.billing
     lines: list[BillLine] = []
     notes: list[str] = []
+    elapsed_s: int | None = None  # None: the whole period
+    days = period.days
+    if through_ts is not None and through_ts < period.end_ts:
+        elapsed_s = max(1, through_ts - period.start_ts)
+        days = min(period.days, math.ceil(elapsed_s / 86_400))
     tier = _energy_lines(plant, usage, lines)
     demand_peaks: list[DemandPeak] = []
     if billing.demand is not None:
         demand_peaks = _demand_lines(
-            plant, billing.demand, period, usage, prior_peaks, lines, notes
+            plant, billing.demand, period, usage, prior_peaks, lines, notes, elapsed_s
         )
     if account:
         for charge in billing.fixed:
@@ -110,10 +118,8 @@ def price(
                     )
                 )
             elif charge.per_day is not None:
-                amount = to_cents(charge.per_day * period.days)
-                lines.append(
-                    BillLine("fixed", charge.name, period.days, "day", charge.per_day, amount)
-                )
+                amount = to_cents(charge.per_day * days)
+                lines.append(BillLine("fixed", charge.name, days, "day", charge.per_day, amount))
     pf = _power_factor(usage)
     if billing.power_factor is not None:
         _power_factor_line(billing.power_factor, pf, usage, lines, notes)
@@ -206,6 +212,7 @@ def _demand_lines(
     prior_peaks: Sequence[dict[str, float]],
     lines: list[BillLine],
     notes: list[str],
+    elapsed_s: int | None,
 ) -> list[DemandPeak]:
     windows = window_demand(plant, period, usage)
     found = []
@@ -216,7 +223,17 @@ def _demand_lines(
         billed = peak
         cap = None
         if charge.load_factor_cap is not None:
-            cap = usage.total_kwh / (HOURS_PER_DAY * period.days * charge.load_factor_cap)
+            # The whole period: calendar days (as utilities count them, DST or not).
+            hours = (
+                HOURS_PER_DAY * period.days if elapsed_s is None else elapsed_s / SECONDS_PER_HOUR
+            )
+            cap = usage.total_kwh / (hours * charge.load_factor_cap)
+            if cap < billed:
+                notes.append(
+                    f"{charge.name}: billed {cap:,.1f} kW, not the {peak:,.1f} kW peak: the "
+                    f"tariff caps demand at the energy ({usage.total_kwh:,.0f} kWh) over "
+                    f"{hours:,.0f} h at a load factor of {charge.load_factor_cap:g}"
+                )
             billed = min(billed, cap)
         floor = None
         if charge.ratchet is not None:
@@ -229,7 +246,9 @@ def _demand_lines(
                 )
             floor = max(earlier, default=0.0) * charge.ratchet.percent / 100
             billed = max(billed, floor)
-        found.append(DemandPeak(charge.name, peak, when, billed, floor, cap))
+        found.append(
+            DemandPeak(charge.name, peak, when, billed, floor, cap, charge.load_factor_cap)
+        )
         lines.append(
             BillLine(
                 "demand", charge.name, billed, "kW", charge.per_kw, to_cents(billed * charge.per_kw)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
@@ -15,7 +16,26 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_LOG_LEVEL = "INFO"
 
 
-def _fail(sentence: str) -> None:
+def _caught(name: str) -> tuple[type[BaseException], ...]:
+    """click's exception class `name`, and typer's own copy of it: recent typer releases run
+    a vendored click (typer._click), whose exceptions are not click's."""
+    found: list[type[BaseException]] = [getattr(click.exceptions, name)]
+    for module in ("typer._click.exceptions", "typer.exceptions"):
+        try:
+            copy = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(copy, type) and issubclass(copy, BaseException) and copy not in found:
+            found.append(copy)
+    return tuple(found)
+
+
+NO_ARGS_HELP, USAGE_ERROR, CLICK_ERROR, ABORT = (
+    _caught(name) for name in ("NoArgsIsHelpError", "UsageError", "ClickException", "Abort")
+)
+
+
+def _fail(sentence: str) -> NoReturn:
     """A person's mistake: one line on stderr, exit status 2."""
     typer.echo(f"error: {sentence}", err=True)
     raise SystemExit(2)
@@ -42,14 +62,14 @@ class _App(typer.Typer):
             return super().__call__(*args, **kwargs)
         try:
             code = super().__call__(*args, **{**kwargs, "standalone_mode": False})
-        except click.exceptions.NoArgsIsHelpError as err:
-            typer.echo(err.format_message())
+        except NO_ARGS_HELP as err:
+            typer.echo(err.format_message())  # type: ignore[attr-defined]
             raise SystemExit(0) from None
-        except click.UsageError as err:
-            _fail(_usage_sentence(err))
-        except click.ClickException as err:
-            _fail(_one_line(err.format_message()))
-        except click.Abort:
+        except USAGE_ERROR as err:
+            _fail(_usage_sentence(err))  # type: ignore[arg-type]
+        except CLICK_ERROR as err:
+            _fail(_one_line(err.format_message()))  # type: ignore[attr-defined]
+        except ABORT:
             raise SystemExit(130) from None
         except OSError as err:
             # A path the person gave that cannot be written or read (every command, every group).
@@ -92,9 +112,7 @@ InfluxUrlOption = Annotated[
 ]
 InfluxBucketOption = Annotated[
     str | None,
-    typer.Option(
-        help="bucket, or 1.x database [default: kilowatch] (env KILOWATCH_INFLUX_BUCKET)"
-    ),
+    typer.Option(help="bucket, or 1.x database [default: kilowatch] (env KILOWATCH_INFLUX_BUCKET)"),
 ]
 InfluxOrgOption = Annotated[
     str | None,
@@ -102,9 +120,7 @@ InfluxOrgOption = Annotated[
 ]
 InfluxVersionOption = Annotated[
     str | None,
-    typer.Option(
-        help="auto (from /ping), 1 or 2 [default: auto] (env KILOWATCH_INFLUX_VERSION)"
-    ),
+    typer.Option(help="auto (from /ping), 1 or 2 [default: auto] (env KILOWATCH_INFLUX_VERSION)"),
 ]
 
 
@@ -149,7 +165,7 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def _run(main: Callable[[], int]) -> None:
+def _run(main: Callable[[], int], ctx: typer.Context | None = None) -> None:
     """Run a command; a problem a person must fix becomes 'error: ...' and exit status 2."""
     from kilowatch.errors import USER_ERRORS
     from kilowatch.settings import SettingsError
@@ -157,7 +173,7 @@ def _run(main: Callable[[], int]) -> None:
     try:
         code = main()
     except SettingsError as err:
-        typer.echo(f"error: {_settings_sentence(err)}", err=True)
+        typer.echo(f"error: {_settings_sentence(err, ctx)}", err=True)
         raise typer.Exit(2) from None
     except USER_ERRORS as err:
         typer.echo(f"error: {_one_line(str(err))}", err=True)
@@ -165,11 +181,10 @@ def _run(main: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
-def _settings_sentence(err: Any) -> str:
+def _settings_sentence(err: Any, ctx: typer.Context | None) -> str:
     """Wrong settings in one line, each named as the person gave it: the flag, or the env var."""
     if not err.problems:
         return _one_line(str(err))
-    ctx = click.get_current_context(silent=True)
     flags = {
         param.name: next((opt for opt in param.opts if opt.startswith("--")), param.opts[0])
         for param in (ctx.command.params if ctx is not None else [])
@@ -184,6 +199,7 @@ def _settings_sentence(err: Any) -> str:
 
 @app.command()
 def bridge(
+    ctx: typer.Context,
     config: ConfigOption = None,
     mqtt_url: MqttOption = None,
     influx_url: InfluxUrlOption = None,
@@ -224,11 +240,12 @@ def bridge(
         "mqtt_client_id": mqtt_client_id,
         "mqtt_share_group": mqtt_share_group,
     }
-    _run(lambda: run_bridge(BridgeSettings.load(**flags)))
+    _run(lambda: run_bridge(BridgeSettings.load(**flags)), ctx)
 
 
 @app.command()
 def simulate(
+    ctx: typer.Context,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -247,7 +264,9 @@ def simulate(
     ] = None,
     timezone: Annotated[
         str | None,
-        typer.Option(help="synthetic fleet: the plants' IANA timezone [default: America/Mexico_City]"),
+        typer.Option(
+            help="synthetic fleet: the plants' IANA timezone [default: America/Mexico_City]"
+        ),
     ] = None,
     holidays_country: Annotated[
         str | None,
@@ -292,6 +311,9 @@ def simulate(
     modbus_host: Annotated[str, typer.Option(help="address the Modbus server listens on")] = (
         "127.0.0.1"
     ),
+    modbus_map: Annotated[
+        str, typer.Option(help="register map of the served meters (kilowatch/agent/meter_maps)")
+    ] = "eastron_sdm630",
     log_level: LogOption = DEFAULT_LOG_LEVEL,
 ) -> None:
     """Publish realistic meter readings (shifts, machine cycles, 3-phase V/I) over MQTT.
@@ -320,13 +342,25 @@ def simulate(
         "mqtt_client_id": mqtt_client_id,
     }
     if modbus is not None:
-        _run(lambda: run_modbus_server(SimulatorSettings.load(**flags), modbus_host, modbus))
+        from kilowatch.agent import MapError, load_map
+
+        try:
+            layout = load_map(modbus_map)
+        except MapError as err:
+            _fail(f"--modbus-map: {_one_line(str(err))}")
+        _run(
+            lambda: run_modbus_server(
+                SimulatorSettings.load(**flags), modbus_host, modbus, layout, modbus_map
+            ),
+            ctx,
+        )
     else:
-        _run(lambda: run_simulator(SimulatorSettings.load(**flags)))
+        _run(lambda: run_simulator(SimulatorSettings.load(**flags)), ctx)
 
 
 @app.command()
 def agent(
+    ctx: typer.Context,
     agent_config: Annotated[
         Path | None,
         typer.Option(
@@ -342,7 +376,9 @@ def agent(
     from kilowatch.agent import AgentSettings, run_agent
 
     _setup_logging(log_level)
-    _run(lambda: run_agent(AgentSettings.load(agent_config=agent_config, mqtt_url=mqtt_url)))
+    _run(
+        lambda: run_agent(AgentSettings.load(agent_config=agent_config, mqtt_url=mqtt_url)), ctx
+    )
 
 
 TariffOption = Annotated[
@@ -354,6 +390,7 @@ PlantOption = Annotated[str, typer.Option(help="plant id from the plant file")]
 
 @app.command()
 def bill(
+    ctx: typer.Context,
     plant: PlantOption,
     period: Annotated[
         str, typer.Option(help="billing period: 2026-10, or 'current' for the one in progress")
@@ -403,11 +440,12 @@ def bill(
             tariff=tariff,
         )
 
-    _run(main)
+    _run(main, ctx)
 
 
 @app.command()
 def recost(
+    ctx: typer.Context,
     plant: PlantOption,
     start: Annotated[
         str, typer.Option("--from", help="first instant: 2026-10-01, 2026-10-01T06:30 (local)")
@@ -461,7 +499,7 @@ def recost(
             progress=sys.stderr.isatty(),
         )
 
-    _run(main)
+    _run(main, ctx)
 
 
 @app.command("import-urdb")

@@ -168,8 +168,12 @@ OUT_SUFFIXES = (".csv", ".parquet")
 def _check_out(out: Path | None) -> None:
     from kilowatch.query import QueryError
 
-    if out is not None and out.suffix.lower() not in OUT_SUFFIXES:
+    if out is None:
+        return
+    if out.suffix.lower() not in OUT_SUFFIXES:
         raise QueryError(f"--out {out}: the file name must end in .csv or .parquet")
+    if not out.parent.is_dir():  # found before the query runs, not after
+        raise QueryError(f"--out {out}: the folder {out.parent} does not exist")
 
 
 def _write(frame: pd.DataFrame, out: Path) -> None:

@@ -429,7 +429,7 @@ def limit(rows: int) -> dict[str, Any]:
 # Template variables (Grafana 11 JSON).
 
 
-def _query_variable(
+def query_variable(
     name: str,
     label: str,
     query: str,
@@ -459,13 +459,13 @@ def _query_variable(
 
 
 def plant_variable(*, multi: bool = False) -> dict[str, Any]:
-    return _query_variable(
+    return query_variable(
         "plant", "Plant", 'SHOW TAG VALUES FROM "energy" WITH KEY = "plant"', multi=multi
     )
 
 
 def line_variable() -> dict[str, Any]:
-    return _query_variable(
+    return query_variable(
         "line",
         "Line",
         f'SHOW TAG VALUES FROM "energy" WITH KEY = "line" WHERE {PLANT}',
@@ -474,7 +474,7 @@ def line_variable() -> dict[str, Any]:
 
 
 def meter_variable() -> dict[str, Any]:
-    return _query_variable(
+    return query_variable(
         "meter",
         "Meter",
         f'SHOW TAG VALUES FROM "energy" WITH KEY = "meter" WHERE {PLANT} AND {LINE}',
@@ -484,7 +484,7 @@ def meter_variable() -> dict[str, Any]:
 
 def timezone_variable() -> dict[str, Any]:
     """The plant's IANA time zone, from the `plant_info` point the bridge writes."""
-    return _query_variable(
+    return query_variable(
         "tz",
         "Plant time zone",
         f'SHOW TAG VALUES FROM "plant_info" WITH KEY = "timezone" WHERE {PLANT}',
@@ -493,7 +493,7 @@ def timezone_variable() -> dict[str, Any]:
 
 def currency_variable() -> dict[str, Any]:
     """The plant tariff's currency, from the `plant_info` point the bridge writes."""
-    return _query_variable(
+    return query_variable(
         "currency",
         "Currency",
         f'SHOW TAG VALUES FROM "plant_info" WITH KEY = "currency" WHERE {PLANT}',

@@ -7,7 +7,7 @@ so one reader serves both. Writes go through kilowatch.influx.writer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ import orjson
 import pandas as pd
 import requests
 
+from kilowatch.influx.reasons import network_reason
 from kilowatch.influx.schema import ENERGY
 from kilowatch.influx.writer import auth_headers
 
@@ -73,12 +74,12 @@ class InfluxReader:
             )
         except requests.RequestException as err:
             raise InfluxReadError(
-                f"InfluxDB at {self.source.url} is not reachable: {err}"
+                f"InfluxDB at {self.source.url} is not reachable: {network_reason(err)}"
             ) from None
         with response:
             if response.status_code >= 300:
                 raise InfluxReadError(
-                    f"InfluxDB answered {response.status_code} to {query!r}: "
+                    f"InfluxDB at {self.source.url} answered {response.status_code}: "
                     f"{response.text.strip()[:300]}"
                 )
             for line in response.iter_lines():
@@ -86,10 +87,10 @@ class InfluxReader:
                     continue
                 answer = orjson.loads(line)
                 if "error" in answer:
-                    raise InfluxReadError(f"InfluxDB refused {query!r}: {answer['error']}")
+                    raise InfluxReadError(f"InfluxDB refused a query: {answer['error']}")
                 for result in answer.get("results", []):
                     if "error" in result:
-                        raise InfluxReadError(f"InfluxDB refused {query!r}: {result['error']}")
+                        raise InfluxReadError(f"InfluxDB refused a query: {result['error']}")
                     yield from result.get("series", [])
 
     def execute(self, statement: str) -> None:
@@ -149,6 +150,60 @@ class InfluxReader:
         ]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def delete_series_runs(
+        self,
+        tags: Mapping[str, str],
+        runs: Sequence[tuple[int, int]],
+        *,
+        version: str,
+        org: str,
+        measurement: str = ENERGY,
+    ) -> None:
+        """Remove the points of ONE series (every tag given; '' = tag absent) whose time is in
+        one of `runs` [first_ts, last_ts] (inclusive): exactly the points read, never a point
+        stored since at another time (re-costing while the bridge writes)."""
+        if not runs:
+            return
+        if version == "1":
+            where = " AND ".join(f'"{name}" = {_quote(value)}' for name, value in tags.items())
+            self.execute(
+                ";".join(
+                    f'DELETE FROM "{measurement}" WHERE {where} '
+                    f"AND time >= {first}s AND time <= {last}s"
+                    for first, last in runs
+                )
+            )
+            return
+        predicate = " AND ".join(
+            [f'_measurement="{measurement}"']
+            + [f'{name}="{value}"' for name, value in tags.items() if value]
+        )
+        for first, last in runs:
+            self._delete_v2(first, last + 1, predicate, org)
+
+    def _delete_v2(self, start_ts: int, end_ts: int, predicate: str, org: str) -> None:
+        """2.x delete API over [start_ts, end_ts) (it takes an inclusive stop)."""
+        stop = pd.Timestamp(end_ts * 10**9 - 1, unit="ns", tz="UTC").isoformat()
+        try:
+            response = self._session.post(
+                self.source.url.rstrip("/") + "/api/v2/delete",
+                params={"org": org, "bucket": self.source.database},
+                json={
+                    "start": pd.Timestamp(start_ts, unit="s", tz="UTC").isoformat(),
+                    "stop": stop,
+                    "predicate": predicate,
+                },
+                timeout=self.source.timeout_s,
+            )
+        except requests.RequestException as err:
+            raise InfluxReadError(
+                f"InfluxDB at {self.source.url} is not reachable: {network_reason(err)}"
+            ) from None
+        if response.status_code >= 300:
+            raise InfluxReadError(
+                f"InfluxDB refused to delete: {response.status_code} {response.text.strip()[:300]}"
+            )
+
     def delete_energy(
         self, plant: str, start_ts: int, end_ts: int, *, version: str, org: str
     ) -> None:
@@ -174,7 +229,7 @@ class InfluxReader:
             )
         except requests.RequestException as err:
             raise InfluxReadError(
-                f"InfluxDB at {self.source.url} is not reachable: {err}"
+                f"InfluxDB at {self.source.url} is not reachable: {network_reason(err)}"
             ) from None
         if response.status_code >= 300:
             raise InfluxReadError(

@@ -98,7 +98,9 @@ class Query:
         cls, plant: str | Sequence[str] | None = None, n: int = 10, by: GroupTag = "meter"
     ) -> Query:
         """The n largest consumers (meters by default) over the range, largest first."""
-        return cls._new("top", plant, n=n, group=by)
+        if n < 1:
+            raise QueryError(f"n={n}: ask for the top 1 or more")
+        return cls._new("top", plant, n=n).by(by)
 
     @classmethod
     def load_profile(cls, plant: str | Sequence[str] | None = None) -> Query:
@@ -192,7 +194,7 @@ class Query:
         currency when the plant file is at hand ('currency' when it is not, or they differ)."""
         path = self.config or os.environ.get("KILOWATCH_CONFIG")
         if self.timezone is None and not self.plants:
-            raise QueryError("name a plant, or give the time zone with .tz('America/...')")
+            raise QueryError("name a plant, or give the time zone (--tz, .tz('America/...'))")
         if self.timezone is None and path is None:
             raise QueryError(
                 "the plant's time zone comes from the plant file: give the file (--config, "
@@ -204,7 +206,7 @@ class Query:
         elif len(zones) > 1:
             raise QueryError(
                 f"plants {', '.join(self.plants)} are in different time zones "
-                f"({', '.join(sorted(zones))}): give one with .tz(...)"
+                f"({', '.join(sorted(zones))}): give one with --tz or .tz(...)"
             )
         else:
             name = zones.pop()
@@ -255,7 +257,7 @@ class Query:
         if self.measure == "cost":
             unit = currency
         if self.kind in ("demand", "base_load"):
-            window = parse_bucket(self.window)
+            window = parse_bucket(self.window, "window")
             if window.unit != "fixed":
                 raise QueryError(f"window={self.window!r}: use a window shorter than a day")
             window_s = window.seconds
@@ -270,7 +272,7 @@ class Query:
             if self.group != "meter":  # a line's share would need its meters without readings
                 raise QueryError(
                     "completeness is per meter: keep by='meter' and choose meters with "
-                    ".where(line=...) or .where(meter=...)"
+                    "--where line=... (.where(line=...)) or --where meter=..."
                 )
             field_name, unit, value_name = "interval_s", "fraction", "completeness"
         elif self.kind == "top":

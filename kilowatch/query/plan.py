@@ -64,25 +64,26 @@ class Bucket:
         return {"day": "1d", "month": "1mo"}.get(self.unit, f"{self.seconds}s")
 
 
-def parse_bucket(every: str) -> Bucket:
-    """'15m', '1h', '1d', '1mo' -> Bucket; fixed sizes must divide a day (so days align)."""
+def parse_bucket(every: str, name: str = "every") -> Bucket:
+    """'15m', '1h', '1d', '1mo' -> Bucket; fixed sizes must divide a day (so days align).
+    `name` is the setting's name in the error (every, window)."""
     match = _DURATION.match(every.strip().lower())
     if match is None:
         raise QueryError(
-            f"every={every!r} is not a duration: use a number and s, m, h, d or mo "
+            f"{name}={every!r} is not a duration: use a number and s, m, h, d or mo "
             "(15m, 1h, 1d, 1mo)"
         )
     number, unit = int(match.group(1)), match.group(2)
     if unit == "mo":
         if number != 1:
-            raise QueryError(f"every={every!r}: only 1mo (calendar months) is supported")
+            raise QueryError(f"{name}={every!r}: only 1mo (calendar months) is supported")
         return Bucket("month")
     seconds = number * {"s": 1, "m": 60, "h": 3600, "d": DAY_S}[unit]
     if seconds == DAY_S:
         return Bucket("day")
     if seconds <= 0 or seconds > DAY_S or DAY_S % seconds:
         raise QueryError(
-            f"every={every!r}: use a size that divides a day (5m, 15m, 1h, 6h...), 1d or 1mo"
+            f"{name}={every!r}: use a size that divides a day (5m, 15m, 1h, 6h...), 1d or 1mo"
         )
     return Bucket("fixed", seconds)
 

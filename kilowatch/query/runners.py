@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -188,6 +189,7 @@ class FluxRunner:
     ) -> None:
         from influxdb_client import InfluxDBClient
 
+        self.url = url
         self.bucket = bucket
         self.org = org
         self._client = InfluxDBClient(url=url, token=token, org=org, timeout=int(timeout_s * 1000))
@@ -196,15 +198,36 @@ class FluxRunner:
         return render_flux(plan, self.bucket)
 
     def rows(self, plan: Plan, rendered: Rendered) -> pd.DataFrame:
+        from influxdb_client.client.warnings import MissingPivotFunction
+
         try:
-            answer = self._client.query_api().query_data_frame(rendered.text, org=self.org)
+            with warnings.catch_warnings():
+                # The shaping pivots by itself: influxdb-client's advice to add pivot() is moot.
+                warnings.simplefilter("ignore", MissingPivotFunction)
+                answer = self._client.query_api().query_data_frame(rendered.text, org=self.org)
         except Exception as err:  # influxdb-client raises ApiException, urllib3 errors, ...
-            raise QueryRunError(f"InfluxDB refused the Flux query: {err}") from None
+            raise QueryRunError(_flux_failure(self.url, err)) from None
         frames = answer if isinstance(answer, list) else [answer]
         return flux_rows(plan, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
 
     def close(self) -> None:
         self._client.close()
+
+
+def _flux_failure(url: str, err: Exception) -> str:
+    """Why a Flux query failed, in a sentence: no answer, no Flux endpoint, or the server's."""
+    status = getattr(err, "status", None)
+    if status == 404:
+        return (
+            f"{url} has no Flux endpoint (/api/v2/query answered 404): Flux needs InfluxDB 2.x; "
+            "use --dialect influxql for 1.x and 3.x, or sql for 3.x"
+        )
+    if status in (401, 403):
+        return f"InfluxDB at {url} refused the token (HTTP {status}): set KILOWATCH_INFLUX_TOKEN"
+    if status is None:
+        return f"InfluxDB at {url} did not answer ({_reason(err)}); check the URL and that it runs"
+    reason = getattr(err, "message", None) or getattr(err, "reason", None) or err
+    return f"InfluxDB at {url} refused the Flux query (HTTP {status}): {reason}"
 
 
 def flux_rows(plan: Plan, table: pd.DataFrame) -> pd.DataFrame:
@@ -237,7 +260,15 @@ class SqlRunner:
     def __init__(self, host: str, database: str, *, token: str = "") -> None:
         from influxdb_client_3 import InfluxDBClient3
 
-        self._client = InfluxDBClient3(host=host, database=database, token=token or None)
+        if not token:  # influxdb3-python refuses to start without one
+            raise QueryRunError(
+                "InfluxDB 3 needs a token for SQL queries: set KILOWATCH_INFLUX_TOKEN"
+            )
+        self.host = host
+        try:
+            self._client = InfluxDBClient3(host=host, database=database, token=token)
+        except Exception as err:  # influxdb3-python raises bare Exception for bad settings
+            raise QueryRunError(f"cannot connect to InfluxDB 3 at {host}: {err}") from None
 
     def render(self, plan: Plan) -> Rendered:
         return render_sql(plan)
@@ -251,7 +282,13 @@ class SqlRunner:
                 query_parameters=rendered.params,
             )
         except Exception as err:  # Flight errors of every kind
-            raise QueryRunError(f"InfluxDB 3 refused the SQL query: {err}") from None
+            text = str(err)
+            if "unavailable" in text.lower():  # gRPC found no Flight server there
+                raise QueryRunError(
+                    f"InfluxDB 3 at {self.host} did not answer over Arrow Flight: check the URL; "
+                    "use --dialect influxql for InfluxDB 1.x and 2.x"
+                ) from None
+            raise QueryRunError(f"InfluxDB 3 refused the SQL query: {text[:300]}") from None
         return sql_rows(plan, table)
 
     def close(self) -> None:

@@ -15,6 +15,8 @@ from kilowatch.metermodel.model import SimulatedMeter
 
 logger = logging.getLogger(__name__)
 
+BACKFILL_LOG_S = 10.0  # a backfill's progress line at least this often
+
 
 class Sink(Protocol):
     """Where messages go (MqttSink): room is waited for before each publish."""
@@ -56,14 +58,39 @@ def publish_fleet(
     next_end = next_slot(history_from, interval_s)
     published = 0
     started = clock()
-    next_log = started + log_interval_s
+    # History: the readings ending before the wall time at start (a backfill, or its replay).
+    backfilling = next_end <= started
+    backfill_log_s = min(log_interval_s, BACKFILL_LOG_S)
+    next_log = started + (backfill_log_s if backfilling else log_interval_s)
     while not stop.is_set() and (count is None or published < count):
         now = clock()
         if deadline is not None and now >= deadline:
             break
-        if now >= next_log:
-            _log_progress(published, next_end - interval_s, now - started, len(fleet), sink)
+        if backfilling and next_end > started:
+            backfilling = False
+            logger.info(
+                "backfill done: %d readings per meter (%d meters) up to %s in %.0f s; now live, "
+                "a reading per meter every %d s",
+                published,
+                len(fleet),
+                datetime.fromtimestamp(next_end - interval_s, UTC).isoformat(),
+                now - started,
+                interval_s,
+            )
             next_log = now + log_interval_s
+        if now >= next_log:
+            if backfilling:
+                share = (next_end - history_from) / max(1.0, started - history_from)
+                logger.info(
+                    "backfill %.0f %%: readings up to %s published (%.0f readings/s)",
+                    100 * min(1.0, share),
+                    datetime.fromtimestamp(next_end - interval_s, UTC).isoformat(),
+                    published * len(fleet) / max(1e-9, now - started),
+                )
+                next_log = now + backfill_log_s
+            else:
+                _log_progress(published, next_end - interval_s, now - started, len(fleet), sink)
+                next_log = now + log_interval_s
         due = due_count(next_end, timeline.at(now), interval_s)
         if due == 0:
             wake = timeline.wall_at(next_end)

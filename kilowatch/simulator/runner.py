@@ -9,7 +9,7 @@ import time
 from kilowatch.signals import stop_on_signals
 from kilowatch.simulator.fleet import build_fleet
 from kilowatch.simulator.publisher import publish_fleet, replay_clock
-from kilowatch.simulator.settings import SimulatorSettings
+from kilowatch.simulator.settings import SimulatorSettings, duration_text
 from kilowatch.simulator.sink import MqttSink
 
 logger = logging.getLogger(__name__)
@@ -26,13 +26,14 @@ def run_simulator(settings: SimulatorSettings) -> int:
     timeline = replay_clock(wall, settings.backfill, settings.speed)
     deadline = None if settings.duration is None else wall + settings.duration
     logger.info(
-        "simulating %d meters (%d plants) every %d s, seed %d; backfill %d s at speed %g; "
+        "simulating %d meters (%d plants: %s) every %d s, seed %d; backfill %s at speed %g; "
         "publishing to %s",
         len(fleet),
         len({meter.plant for meter in fleet}),
+        ", ".join(sorted({meter.plant for meter in fleet})),
         settings.interval_s,
         settings.seed,
-        settings.backfill,
+        duration_text(settings.backfill) if settings.backfill else "none",
         settings.speed,
         settings.mqtt,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import holidays
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from kilowatch.contract import MAX_READINGS_PER_MESSAGE
 from kilowatch.metermodel.model import EPOCH_TS
@@ -16,6 +16,9 @@ from kilowatch.settings import MqttSettings
 from kilowatch.validation import IanaTimezone
 
 _DURATION_UNITS_S = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+# The bridge's default plant file: `kilowatch simulate` and `kilowatch bridge` with no options
+# then agree on the plants and meters (a synthetic fleet's plants are in no plant file).
+DEFAULT_PLANT_FILE = Path("config/kilowatch.example.yaml")
 _DURATION = re.compile(r"(\d+)([dhms])")
 AUTO, NONE = "auto", "none"
 
@@ -43,10 +46,25 @@ def parse_duration(value: str | int) -> int:
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 
 
+def duration_text(seconds: float) -> str:
+    """7776000 -> '90d', 5400 -> '1h30m', 0 -> '0s': a duration as a person writes it."""
+    left = int(seconds)
+    parts = []
+    for unit, size in _DURATION_UNITS_S.items():
+        if left >= size:
+            parts.append(f"{left // size}{unit}")
+            left %= size
+    return "".join(parts) or "0s"
+
+
 class SimulatorSettings(MqttSettings):
     """Every setting of `kilowatch simulate`; the env var is KILOWATCH_ + the name in capitals."""
 
-    config: Path | None = Field(None, description="plant file; without one, a synthetic fleet")
+    config: Path | None = Field(
+        None,
+        description=f"plant file (default {DEFAULT_PLANT_FILE}, as the bridge's); with plants "
+        "or meters and no plant file, a synthetic fleet",
+    )
     plants: int = Field(2, ge=1, le=100, description="synthetic fleet: number of plants")
     meters: int = Field(6, ge=1, le=1000, description="synthetic fleet: meters per plant")
     timezone: IanaTimezone = Field(
@@ -69,11 +87,22 @@ class SimulatorSettings(MqttSettings):
     log_interval_s: float = Field(60.0, gt=0, description="progress log line period")
     mqtt_client_id: str = Field("kilowatch-simulator", description="unique per simulator")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bridge_plant_file(cls, data: object) -> object:
+        # Neither a plant file nor a synthetic fleet asked for: the bridge's default plant file.
+        if isinstance(data, dict) and not any(data.get(k) for k in ("config", "plants", "meters")):
+            return {**data, "config": DEFAULT_PLANT_FILE}
+        return data
+
     @field_validator("config")
     @classmethod
     def _file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
-            raise ValueError(f"plant file {value} does not exist")
+            raise ValueError(
+                f"plant file {value} does not exist; pass --config FILE (the bridge's plant "
+                "file), or --plants N and --meters N for a synthetic fleet"
+            )
         return value
 
     @field_validator("holidays_country")

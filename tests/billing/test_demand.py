@@ -18,7 +18,12 @@ from kilowatch.billing.demand import (
     project_demand,
 )
 from kilowatch.billing.running import RunningBill
-from kilowatch.influx.schema import budget_watch_line, demand_watch_line
+from kilowatch.influx.schema import (
+    BUDGET_WATCH_TAGS,
+    DEMAND_WATCH_TAGS,
+    budget_watch_line,
+    demand_watch_line,
+)
 from tests.billing.samples import FLAT, TOU, plant, readings
 from tests.tariff.samples import local
 
@@ -306,3 +311,14 @@ def test_a_closed_windows_stake_is_what_the_bill_adds(
     with_window = compute_bill(TWO_CHARGES, pd.concat([before, inside]), "2026-10")
     stake = sum(p.demand_at_stake for p in projections)
     assert stake == pytest.approx(demand_lines(with_window) - demand_lines(without), abs=1e-9)
+
+
+def test_the_points_carry_the_schemas_tags() -> None:
+    data = frame(("m1", HISTORY), ("m1", readings([W + 300], 10.0, 300)))
+    demand, bill = watch(FLAT_DEMAND, data, {"m1": 150.0}).project(W + 300)
+    for line, tags in (
+        (demand_watch_line(demand[0]), DEMAND_WATCH_TAGS),
+        (budget_watch_line(bill), BUDGET_WATCH_TAGS),
+    ):
+        head = line.split(" ", 1)[0].split(",")
+        assert [pair.split("=")[0] for pair in head[1:]] == list(tags)

@@ -6,6 +6,7 @@ paths (/mosquitto/...) mapped to a temporary directory and the listener on a fre
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from kilowatch.contract import MAX_PAYLOAD_BYTES
 from tests.support.services import (
     LOG_TYPES,
     MOSQUITTO_PROVISIONING,
@@ -23,6 +25,7 @@ from tests.support.services import (
     ServiceError,
     SessionSubscriber,
     publish_lines,
+    require_binary,
 )
 
 pytestmark = pytest.mark.integration
@@ -226,3 +229,53 @@ def test_queued_messages_survive_a_broker_restart(broker: ProductMosquitto, tmp_
 
     subscriber.connect()
     assert subscriber.drain(marker_login=PLANT_A) == ["before-restart"]
+
+
+def test_agent_reads_only_its_own_plants_receipts(
+    broker: ProductMosquitto, clients: list[Client]
+) -> None:
+    bridge = Client(broker, BRIDGE, "bridge")
+    agent = Client(broker, PLANT_A, "agent-a")
+    clients += [bridge, agent]
+    assert bridge.wait("connect") == 0
+    assert agent.wait("connect") == 0
+    assert agent.subscribe("kilowatch/+/_agents/+/receipts") == 1
+
+    assert bridge.publish("kilowatch/plant.b/_agents/edge-2/receipts", "not yours") == 0
+    assert bridge.publish("kilowatch/plant-a/_agents/edge-1/receipts", "yours") == 0
+    # In order from one publisher: once "yours" is in, "not yours" would have been.
+    assert agent.wait_for_messages(1) == [("kilowatch/plant-a/_agents/edge-1/receipts", b"yours")]
+    assert bridge.publish("kilowatch/plant-a/_agents/edge-1/status", "forged") == NOT_AUTHORIZED
+
+
+def test_a_packet_over_the_contracts_limit_never_reaches_the_bridge(
+    broker: ProductMosquitto, clients: list[Client]
+) -> None:
+    bridge = Client(broker, BRIDGE, "bridge")
+    clients.append(bridge)
+    assert bridge.wait("connect") == 0
+    assert bridge.subscribe("kilowatch/#") == 1
+    longest = f"kilowatch/{'p' * 64}/{'m' * 64}/readings"
+    mosquitto_pub = [
+        require_binary("mosquitto_pub", "mosquitto-clients"),
+        *broker.client_args(PLANT_A),
+    ]
+    too_large = subprocess.run(  # 3.1.1: the broker has no way to tell it the limit
+        [*mosquitto_pub, "-q", "1", "-t", "kilowatch/plant-a/m1/readings", "-s"],
+        input=b"x" * (MAX_PAYLOAD_BYTES + 1024),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    largest = b"y" * MAX_PAYLOAD_BYTES  # under the plant's own prefix, the longest ids
+    subprocess.run(
+        [*mosquitto_pub, "-q", "1", "-t", longest.replace("p" * 64, "plant-a"), "-s"],
+        input=largest,
+        check=True,
+        timeout=30,
+    )
+    # The broker disconnected the first publisher; had it passed the larger payload on, it
+    # would have arrived first (it was acknowledged, or refused, before the second was sent).
+    received = bridge.wait_for_messages(1)
+    assert [len(payload) for _, payload in received] == [MAX_PAYLOAD_BYTES]
+    assert too_large.returncode != 0

@@ -79,10 +79,14 @@ def test_on_failure_queue_alarm_fires_on_the_first_message(
 def test_iot_rule_failure_alarms_name_each_rule(alarms: dict[str, dict[str, Any]]) -> None:
     for name in ("readings", "status"):
         alarm = alarms[f"IotRule{name.capitalize()}Failures"]
-        assert alarm["Namespace"] == "AWS/IoT"
-        assert alarm["MetricName"] == "Failure"
-        assert {"Name": "RuleName", "Value": f"kilowatch_test_{name}"} in alarm["Dimensions"]
+        (query,) = alarm["Metrics"]
+        assert query["Expression"] == (
+            'SELECT SUM(Failure) FROM SCHEMA("AWS/IoT", ActionType, RuleName) '
+            f"WHERE RuleName = 'kilowatch_test_{name}'"
+        )
+        assert query["Period"] == 300
         assert alarm["Threshold"] == 1
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
 
 def test_firehose_delivery_alarms(alarms: dict[str, dict[str, Any]]) -> None:

@@ -5,8 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+from aws_cdk import App, Environment, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 from kilowatch_cdk.stack import KilowatchStack
+from kilowatch_cdk.storage.infrastructure import Storage
 
 from tests.cdk.helpers import logical_id, resources_of
 
@@ -190,3 +196,49 @@ def test_grafana_role_may_query_the_lake_workgroup_only(
     assert "athena:StartQueryExecution" in text
     assert f":workgroup/{stack.lake.workgroup_name}" in text
     assert '"Action": "*"' not in text
+
+
+@pytest.fixture(scope="module")
+def with_sentry() -> Template:
+    """Storage alone, as a stack with a Sentry DSN builds it (internet egress), no Grafana."""
+    app = App()
+    stack = Stack(app, "SentryVariant", env=Environment(account="123456789012", region="us-east-1"))
+    key = kms.Key(stack, "Key")
+    Storage(
+        stack,
+        "Storage",
+        key=key,
+        resource_prefix="kilowatch-t",
+        vpc_cidr="10.40.0.0/16",
+        max_azs=2,
+        internet_egress=True,
+        iot_data_endpoint="abc-ats.iot.us-east-1.amazonaws.com",
+        influx_instance_type="db.influx.medium",
+        influx_storage_gb=20,
+        influx_multi_az=True,
+        influx_org="kilowatch",
+        influx_bucket="kilowatch",
+        with_grafana=False,
+        access_logs_bucket=s3.Bucket(stack, "Logs"),
+        log_retention=logs.RetentionDays.ONE_MONTH,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    return Template.from_stack(stack)
+
+
+def test_sentry_adds_one_nat_gateway_and_https_egress_only(with_sentry: Template) -> None:
+    with_sentry.resource_count_is("AWS::EC2::NatGateway", 1)
+    with_sentry.has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {
+            "GroupDescription": Match.string_like_regexp("functions and Grafana"),
+            "SecurityGroupEgress": Match.array_with(
+                [Match.object_like({"CidrIp": "0.0.0.0/0", "FromPort": 443, "ToPort": 443})]
+            ),
+        },
+    )
+    with_sentry.has_resource_properties(
+        "AWS::Timestream::InfluxDBInstance", {"DeploymentType": "WITH_MULTIAZ_STANDBY"}
+    )
+    with_sentry.resource_count_is("AWS::Grafana::Workspace", 0)
+    with_sentry.resource_count_is("AWS::EC2::VPCEndpoint", 3)  # no Athena without Grafana

@@ -20,7 +20,7 @@ DASHBOARDS = {
     path.stem: json.loads(path.read_text()) for path in (REPO_ROOT / DEFAULT_OUT_DIR).glob("*.json")
 }
 DATASOURCE_UID = "kilowatch-influxdb"
-NO_DATA_PANELS = {"row", "text", "dashlist"}
+NO_DATA_PANELS = {"row", "text", "dashlist", "alertlist"}
 # Where each kind of number must be shown with its unit.
 UNIT_OF_FIELD = {'sum("energy_kwh") FROM': "kwatth", 'sum("cost") FROM': "locale"}
 ISSUE_DASHBOARDS = {"kw-overview", "kw-drilldown", "kw-tariff", "kw-pipeline"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -11,12 +13,14 @@ from typer.testing import CliRunner
 from kilowatch.cli.main import app
 from kilowatch.query import InfluxQLRunner, Query, run
 from tests.query.conftest import PLANT_FILE, Stored
+from tests.support.services import kilowatch_argv
 
 RANGE = ["--from", "2026-10-28", "--to", "2026-11-05"]
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["query", *args], env={"COLUMNS": "200"})
+    env = {"COLUMNS": "200", "KILOWATCH_INFLUX_TOKEN": ""}
+    result = CliRunner().invoke(app, ["query", *args], env=env)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -75,6 +79,28 @@ def test_a_query_the_server_refuses_is_one_line(stored: Stored) -> None:
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.integration
+def test_flux_against_influxdb1_says_flux_needs_2x(stored: Stored) -> None:
+    code, _, err = invoke("energy", "--plant", "hmo", *RANGE, *server(stored), "--dialect", "flux")
+    assert code == 2
+    assert err.startswith("error: ") and "Flux needs InfluxDB 2.x" in err
+    assert len(err.strip().splitlines()) == 1  # influxdb-client's pivot() advice is not shown
+
+
+def test_a_missing_option_through_the_installed_command_is_one_line() -> None:
+    """The real entry point (not CliRunner): typer's usage errors become `error: ...`, exit 2."""
+    done = subprocess.run(
+        kilowatch_argv("query", "energy", *RANGE, "-c", str(PLANT_FILE)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "KILOWATCH_INFLUX_TOKEN": ""},
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: missing option '--plant'")
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == ""
+
+
 def test_show_query_prints_every_dialect_without_a_server() -> None:
     code, out, err = invoke(
         "top",
@@ -105,6 +131,11 @@ def test_show_query_prints_every_dialect_without_a_server() -> None:
         (["energy", "--plant", "hmo", *RANGE, "--out", "x.xlsx"], ".csv or .parquet"),
         (["energy", "--plant", "hmo", *RANGE, "--url", "http://127.0.0.1:9"], "did not answer"),
         (["bill", "--plant", "hmo", "--plant", "sea", *RANGE], "exactly one --plant"),
+        (["energy", "--plant", "hmo", *RANGE, "--dialect", "sql"], "set KILOWATCH_INFLUX_TOKEN"),
+        (["top", "--plant", "hmo", *RANGE, "--n", "0"], "top 1 or more"),
+        (["top", "--plant", "hmo", *RANGE, "--by", "building"], "group by one of"),
+        (["demand", "--plant", "hmo", *RANGE, "--window", "abc"], "window='abc'"),
+        (["energy", "--plant", "hmo", *RANGE, "--out", "/no/such/dir/x.csv"], "does not exist"),
     ],
 )
 def test_mistakes_are_one_line_and_exit_2(args: list[str], message: str) -> None:

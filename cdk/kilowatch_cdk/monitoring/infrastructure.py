@@ -38,6 +38,19 @@ def readings_stored_metric(plant: str, period: Duration) -> cw.Metric:
     )
 
 
+def iot_rule_failures(rule_name: str, period: Duration) -> cw.MathExpression:
+    """Failed actions of one IoT rule, whatever the ActionType dimension says (Metrics Insights)."""
+    return cw.MathExpression(
+        expression=(
+            'SELECT SUM(Failure) FROM SCHEMA("AWS/IoT", ActionType, RuleName) '
+            f"WHERE RuleName = '{rule_name}'"
+        ),
+        using_metrics={},
+        period=period,
+        label=f"{rule_name} action failures",
+    )
+
+
 class Monitoring(Construct):
     """Alarms to SNS (e-mail optional) and the operations dashboard."""
 
@@ -111,13 +124,7 @@ class Monitoring(Construct):
             rule_name = rule.rule_name or ""
             self._alarm(
                 f"IotRule{name.capitalize()}Failures",
-                cw.Metric(
-                    namespace="AWS/IoT",
-                    metric_name="Failure",
-                    dimensions_map={"RuleName": rule_name, "ActionType": "Kinesis"},
-                    statistic="Sum",
-                    period=FIVE_MINUTES,
-                ),
+                iot_rule_failures(rule_name, FIVE_MINUTES),
                 threshold=1,
                 evaluation_periods=1,
                 description=f"IoT rule {rule_name} failed to put messages on Kinesis",
