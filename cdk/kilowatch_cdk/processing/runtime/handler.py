@@ -254,7 +254,10 @@ class IngestApp:
     def _run(self, envelopes: list[Envelope], outcome: BatchOutcome) -> None:
         messages = [envelope.message for envelope in envelopes]
         now = self._clock()
-        processed = self._processor.process(messages, now)
+        # "In the future" is judged at the newest receive time of the batch (IoT Core's clock),
+        # not at the time of processing: a batch replayed hours later decides the same.
+        received = min(now, max(message.received_at for message in messages))
+        processed = self._processor.process(messages, received)
         lines = self.lines(processed, messages)
         refused = self._store(messages, processed, lines)
         if self._firehose is not None:
