@@ -235,7 +235,8 @@ agents = table(
         field_override("readings_rejected", displayName="rejected (receipts)"),
     ],
     sort_by="backlog (readings)",
-    description="From each agent's status message (kilowatch/agent/status.py), every minute.",
+    description="From each agent's status message (kilowatch/contract/agent_status.py), every "
+    "minute.",
 )
 agents_timeline = status_history(
     "Agents online",

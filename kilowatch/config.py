@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kilowatch.validation import IanaTimezone, PlainId, read_yaml
+from kilowatch.validation import IanaTimezone, PlainId, read_yaml, yaml_line
 
 UNASSIGNED_LINE = "unassigned"
 
@@ -105,14 +105,24 @@ def load_config(path: str | Path) -> KilowatchConfig:
         return KilowatchConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(
-            f"plant file {path} is invalid:\n{format_validation_error(err)}"
+            f"plant file {path} is invalid:\n{format_validation_error(err, path)}"
         ) from None
 
 
-def format_validation_error(err: ValidationError) -> str:
-    """One line per problem, naming the key path: 'plants.0.timezone: ...'."""
+_PLAIN = {
+    "extra_forbidden": "unknown key; remove it or fix its spelling",
+    "missing": "missing; add it",
+}
+
+
+def format_validation_error(err: ValidationError, path: Path | None = None) -> str:
+    """One line per problem, naming the key path (and its line in `path`, the YAML file it came
+    from): 'line 12: plants.0.timezone: ...', in plain words rather than pydantic's."""
     lines = []
     for problem in err.errors():
         where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        lines.append(f"  {where}: {problem['msg']}")
+        message = _PLAIN.get(problem["type"], problem["msg"])
+        message = message.removeprefix("Value error, ").replace("Input should be", "must be")
+        line = yaml_line(path, problem["loc"]) if path is not None else None
+        lines.append(f"  {f'line {line}: ' if line else ''}{where}: {message}")
     return "\n".join(lines)

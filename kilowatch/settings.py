@@ -109,7 +109,12 @@ def settings_problems(err: ValidationError) -> list[tuple[str, str]]:
     for problem in err.errors():
         field = "_".join(str(part) for part in problem["loc"])
         message = _FRIENDLY.get(problem["type"], problem["msg"])
-        problems.append((field, message.removeprefix("Value error, ")))
+        message = (
+            message.removeprefix("Value error, ")
+            .replace("String should have at least 1 character", "must not be empty")
+            .replace("Input should be", "must be")
+        )
+        problems.append((field, message))
     return problems
 
 

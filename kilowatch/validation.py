@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -54,4 +54,28 @@ def read_yaml(path: Path, what: str, error: Callable[[str], Exception], hint: st
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise error(f"{what} {path} is not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise error(f"{what} {path} is not valid YAML{where}: {problem}") from None
+
+
+def yaml_line(path: Path, loc: Sequence[int | str]) -> int | None:
+    """The line (1-based) in a YAML file of the value at key path `loc` (or of the deepest part
+    of it that exists): where a validation error points. None when it cannot be told."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    if node is None:
+        return None
+    for part in loc:
+        found = None
+        if isinstance(node, yaml.MappingNode):
+            found = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            found = node.value[part] if 0 <= part < len(node.value) else None
+        if found is None:
+            break
+        node = found
+    return int(node.start_mark.line) + 1

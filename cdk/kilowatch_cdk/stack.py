@@ -7,6 +7,7 @@ from aws_cdk import (
     ArnFormat,
     CfnOutput,
     Duration,
+    Environment,
     RemovalPolicy,
     Stack,
     Validations,
@@ -54,14 +55,14 @@ class KilowatchStack(Stack):
         settings: KilowatchSettings,
         lambda_asset: LambdaAsset,
         orchestration_asset: LambdaAsset | None = None,
-        **kwargs: object,
+        env: Environment | None = None,
     ) -> None:
         super().__init__(
             scope,
             construct_id,
             description=f"kilowatch {settings.env_name}: IoT Core, Kinesis, Lambda, InfluxDB, lake",
             termination_protection=settings.removal == "retain",
-            **kwargs,  # type: ignore[arg-type]
+            env=env,
         )
         self.settings = settings
         removal = RemovalPolicy.RETAIN if settings.removal == "retain" else RemovalPolicy.DESTROY

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pymodbus.client.mixin import ModbusClientMixin
 
@@ -21,6 +22,7 @@ from kilowatch.validation import read_yaml
 
 MAPS_DIR = Path(__file__).parent / "meter_maps"
 MAX_READ_REGISTERS = 125  # Modbus limit for one read of holding/input registers
+SCALED_DIGITS = 15  # significant digits of a scaled register value (float64 noise beyond)
 
 RegisterType = Literal["holding", "input"]
 DataType = Literal["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"]
@@ -167,7 +169,9 @@ def load_map(name_or_path: str, relative_to: Path | None = None) -> RegisterMap:
     try:
         return RegisterMap.model_validate(raw)
     except ValidationError as err:
-        raise MapError(f"register map {path} is invalid:\n{format_validation_error(err)}") from None
+        raise MapError(
+            f"register map {path} is invalid:\n{format_validation_error(err, path)}"
+        ) from None
 
 
 def plan_reads(register_map: RegisterMap) -> list[ReadBlock]:
@@ -220,7 +224,12 @@ def decode_field(register_map: RegisterMap, name: FieldName, registers: list[int
         word_order=spec.word_order or register_map.word_order,
     )
     assert isinstance(raw, int | float)  # one value of a numeric type
-    value = float(raw) * register_map.factor(name)
+    # At the register's resolution, not binary noise: a float32 as the shortest decimal that
+    # is that float32 (2011.800048828125 is the 2011.8 the meter shows), and a scaled value to
+    # 15 digits (2011800 Wh x 0.001 is 2011.8, not 2011.8000000000002).
+    if spec.type == "float32":
+        raw = float(str(np.float32(raw)))
+    value = float(f"{float(raw) * register_map.factor(name):.{SCALED_DIGITS}g}")
     if spec.transform == "four_quadrant_pf":
         value = four_quadrant_pf(value)
     return value

@@ -381,7 +381,7 @@ class Agent:
         if not batches:
             self._drain_idle = True
             if self.receipts:
-                self._resend_at = self.store.awaiting_receipt()[2]
+                self._resend_at = self.store.next_resend_at()
             return False
         self._cursor = (rows[-1].ts, rows[-1].id)
         self._planned.extend(batches)

@@ -174,7 +174,7 @@ def load_agent_config(path: Path | str) -> tuple[AgentConfig, dict[str, Register
         config = AgentConfig.model_validate(raw)
     except ValidationError as err:
         raise AgentConfigError(
-            f"agent config {path} is invalid:\n{format_validation_error(err)}"
+            f"agent config {path} is invalid:\n{format_validation_error(err, Path(path))}"
         ) from None
     base = path.parent
     if not config.storage.path.is_absolute():

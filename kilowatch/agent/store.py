@@ -195,8 +195,11 @@ class ReadingStore:
 
     def mark_published(self, ids: Sequence[int], now: float, receipt_timeout_s: float) -> None:
         """The broker acknowledged these rows: they wait for their receipt until a resend time
-        (the timeout, doubled with each send up to MAX_RESEND_FACTOR x)."""
-        with self._transaction():
+        (the timeout, doubled with each send up to MAX_RESEND_FACTOR x).
+
+        Not fsynced: undone by a power cut, a row is only sent again sooner (and stored once).
+        """
+        with self._transaction(durable=False):
             for start in range(0, len(ids), DELETE_CHUNK):
                 chunk = ids[start : start + DELETE_CHUNK]
                 marks = ",".join("?" * len(chunk))
@@ -211,9 +214,13 @@ class ReadingStore:
         self, runs_by_meter: Iterable[tuple[str, Iterable[tuple[int, int, int]]]]
     ) -> int:
         """Delete the readings a receipt names, as (meter, [(first_ts, last_ts, step_s)]);
-        how many were still there."""
+        how many were still there.
+
+        Not fsynced (the next durable commit takes it to disk): a delete undone by a power cut
+        only makes the agent send the reading again, and the bridge stores it once.
+        """
         deleted = 0
-        with self._transaction():
+        with self._transaction(durable=False):
             for meter, runs in runs_by_meter:
                 for first, last, step in runs:
                     if step == 0:
@@ -237,6 +244,13 @@ class ReadingStore:
             "WHERE resend_at IS NOT NULL"
         ).fetchone()
         return int(count), first_sent, next_resend
+
+    def next_resend_at(self) -> float | None:
+        """When the first row without its receipt is due again (an index lookup), None if none."""
+        row = self._db.execute(
+            "SELECT MIN(resend_at) FROM readings WHERE resend_at IS NOT NULL"
+        ).fetchone()
+        return None if row[0] is None else float(row[0])
 
     def overdue(self, now: float) -> int:
         """Rows whose receipt did not come by their resend time."""
@@ -339,18 +353,25 @@ class ReadingStore:
         row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return 0 if row is None else int(row[0])
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _transaction(self, durable: bool = True) -> _Transaction:
+        return _Transaction(self._db, durable)
 
 
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK when the block raises."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, durable: bool = True) -> None:
         self._db = db
+        self._durable = durable
 
     def __enter__(self) -> None:
+        if not self._durable:
+            self._db.execute("PRAGMA synchronous = NORMAL")  # this commit is not fsynced
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, err: object, tb: object) -> None:
-        self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+        try:
+            self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+        finally:
+            if not self._durable:
+                self._db.execute("PRAGMA synchronous = FULL")

@@ -74,6 +74,7 @@ def _run(
     # collector's full passes need not walk them again and again while the bridge is busy.
     gc.freeze()
     bridge.run()
+    logger.info("bridge stopped: what was received and not stored stays with the broker")
     return 0
 
 

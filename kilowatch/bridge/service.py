@@ -29,6 +29,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from kilowatch.bridge.bills import RunningBills
 from kilowatch.bridge.health import BridgeHealth, Window
 from kilowatch.bridge.receipts import batch_receipts
+from kilowatch.bridge.rejection_log import RejectionLog
 from kilowatch.bridge.settings import BridgeSettings
 from kilowatch.contract import Rejection
 from kilowatch.influx.schema import LineLayout, plant_info_line
@@ -40,6 +41,7 @@ from kilowatch.settings import SettingsError
 
 logger = logging.getLogger(__name__)
 
+UNREACHABLE_LOG_S = 60.0
 LOGIN_REFUSED = (134, 135)  # CONNACK: bad user name or password, not authorized
 IDLE_S = 0.2  # how often the main thread, with nothing to batch, checks for stop()
 QUIET_S = 0.002  # no message for this long: the batch has all it will get soon
@@ -116,7 +118,10 @@ class Bridge:
             client_class=RECEIVE_CLIENTS[settings.mqtt_receive],
         )
         self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
+        self._rejection_log = RejectionLog()
+        self._unreachable_logged = 0.0  # when "cannot reach the broker" was last logged
         self._client.on_publishes = self._on_publishes
 
     # MQTT thread
@@ -145,6 +150,13 @@ class Bridge:
         topics = self._settings.subscriptions
         client.subscribe([(topic, 1) for topic in topics])
         logger.info("connected to %s, subscribed to %s", self._settings.mqtt, ", ".join(topics))
+
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
+        # paho retries every few seconds; say so at start and then every minute, not each time.
+        now = time.monotonic()
+        if now - self._unreachable_logged >= UNREACHABLE_LOG_S:
+            self._unreachable_logged = now
+            logger.warning("cannot reach the broker %s; retrying", self._settings.mqtt)
 
     def _on_disconnect(
         self,
@@ -210,6 +222,7 @@ class Bridge:
                         for p in read.publishes
                     ]
                     processed = self._processor.process(messages, self._clock())
+                    self._rejection_log.add(processed.rejections)
                     lines = self._layout.batch_lines(processed, messages)
                     batch = Batch(
                         next(numbers), reads, messages, processed, lines, time.monotonic()
@@ -226,6 +239,7 @@ class Bridge:
             self._disconnected.wait(5)  # the last PUBACKs go out before the DISCONNECT
             self._client.loop_stop()
             self._writer.close()
+            self._rejection_log.flush()
         if isinstance(self._failure, SettingsError):
             raise self._failure
         if self._failure is not None:

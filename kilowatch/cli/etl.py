@@ -50,6 +50,7 @@ OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="also 
 LogOption = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR")]
 
 DEFAULT_PLANT_FILE = Path("config/kilowatch.example.yaml")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_INFLUX_URL = "http://localhost:8086"
 
 
@@ -58,6 +59,10 @@ def _run(main: Callable[[], int], log_level: str) -> None:
     from kilowatch.errors import USER_ERRORS
     from kilowatch.etl.errors import EtlError
 
+    if log_level.upper() not in LOG_LEVELS:
+        levels = ", ".join(LOG_LEVELS)
+        typer.echo(f"error: --log-level must be one of {levels}, not {log_level!r}", err=True)
+        raise typer.Exit(2)
     logging.basicConfig(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -49,9 +49,22 @@ def _one_line(text: str) -> str:
 
 def _usage_sentence(err: click.UsageError) -> str:
     """click's 'Missing option '--period'.' as 'missing option '--period' (see ... --help)'."""
-    message = _one_line(err.format_message()).rstrip(".")
+    message = plain_words(_one_line(err.format_message())).rstrip(".")
     where = err.ctx.command_path if err.ctx is not None else "kilowatch"
     return f"{message[:1].lower()}{message[1:]} (see {where} --help)"
+
+
+def plain_words(message: str) -> str:
+    """pydantic's wording (which typer's type checks now use) in plain words."""
+    for unclear, plain in (
+        (", unable to parse string as an integer", ""),
+        (", unable to parse string as a number", ""),
+        ("Input should be a valid integer", "must be a whole number"),
+        ("Input should be a valid number", "must be a number"),
+        ("Input should be", "must be"),
+    ):
+        message = message.replace(unclear, plain)
+    return message
 
 
 class _App(typer.Typer):

@@ -150,16 +150,29 @@ def _print_table(frame: pd.DataFrame) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    attrs = frame.attrs
-    title = f"{attrs.get('value', '')} ({attrs.get('unit', '')}), {attrs.get('timezone', '')}"
-    table = Table(title=title)
+    if frame.empty:
+        typer.echo("no stored readings match this query (check the plant, range and filters)")
+        return
+    table = Table(title=_described(frame))
+    rows = [
+        (str(label), ["" if value != value else f"{value:,.3f}" for value in row.tolist()])
+        for label, row in frame.iterrows()
+    ]
     table.add_column(str(frame.index.name or ""), no_wrap=True)
     for column in frame.columns:
-        table.add_column(str(column), justify="right")
-    for label, row in frame.iterrows():
-        cells = ["" if value != value else f"{value:,.3f}" for value in row.tolist()]
-        table.add_row(str(label), *cells)
-    Console().print(table)
+        table.add_column(str(column), justify="right", no_wrap=True)
+    for label, cells in rows:
+        table.add_row(label, *cells)
+    console = Console()
+    # As wide as the table needs, never narrower: rich would otherwise cut numbers ("13,8…").
+    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+    Console(width=max(console.width, natural)).print(table)
+
+
+def _described(frame: pd.DataFrame) -> str:
+    """What the numbers are: 'energy_kwh (kWh), America/Hermosillo'."""
+    attrs = frame.attrs
+    return f"{attrs.get('value', '')} ({attrs.get('unit', '')}), {attrs.get('timezone', '')}"
 
 
 OUT_SUFFIXES = (".csv", ".parquet")
@@ -181,7 +194,7 @@ def _write(frame: pd.DataFrame, out: Path) -> None:
         frame.to_csv(out)
     else:
         frame.to_parquet(out)
-    typer.echo(f"wrote {len(frame)} rows to {out}", err=True)
+    typer.echo(f"wrote {len(frame)} rows of {_described(frame)} to {out}", err=True)
 
 
 def _execute(kind: str, options: dict[str, Any]) -> None:

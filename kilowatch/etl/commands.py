@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 GREEN_BUTTON_SUFFIXES = frozenset({".xml", ".espi"})
 DEFAULT_UTILITY_METER = "utility"
+CHART_SUFFIXES = (".png", ".svg", ".pdf")
 MAX_ROWS_SHOWN = 62  # a month of two lines; longer tables are summarised per line
 
 
@@ -48,6 +49,12 @@ def resolve_plant(config: Path, plant: str | None) -> PlantConfig:
             f"plant {plant!r} is not in {config}; known plants: {', '.join(sorted(plants))}"
         )
     return found
+
+
+def check_output(path: Path | None, option: str) -> None:
+    """Refuse an output file whose folder is missing before anything is read or written."""
+    if path is not None and not path.parent.is_dir():
+        raise EtlError(f"{option} {path}: the folder {path.parent} does not exist")
 
 
 def plant_costing(plant: PlantConfig) -> PlantTariff:
@@ -92,6 +99,7 @@ def run_production(
 
     influx=None validates only (a dry run): nothing is read or written.
     """
+    check_output(output, "--output")
     site = resolve_plant(config, plant)
     raw = read_table(path, production.ALIASES)
     validated = production.validate_production(raw, site, str(path))
@@ -151,6 +159,9 @@ def run_bill(
 ) -> int:
     """A bills table (CSV/Excel): reconcile it with kilowatch's bills. A Green Button file
     (XML): load its intervals as the utility meter's readings, costed by the plant's tariff."""
+    check_output(output, "--output")
+    if threshold_percent < 0:  # also on a dry run, which reconciles nothing
+        raise EtlError(f"--threshold must be a percentage >= 0, not {threshold_percent:g}")
     site = resolve_plant(config, plant)
     costing = plant_costing(site)
     console = _console(out)
@@ -248,6 +259,10 @@ def run_enpi(
 ) -> int:
     """Baseline models and CUSUM per line from a table of production (and energy, degree-days);
     without an energy_kwh column the energy per line and day comes from InfluxDB."""
+    check_output(output, "--output")
+    check_output(chart, "--chart")
+    if chart is not None and chart.suffix.lower() not in CHART_SUFFIXES:
+        raise EtlError(f"--chart {chart}: the file name must end in {', '.join(CHART_SUFFIXES)}")
     site = resolve_plant(config, plant)
     data = indicators.validate_enpi(read_table(path, indicators.ALIASES), site, str(path))
     console = _console(out)

@@ -27,8 +27,9 @@ class EtlValidationError(EtlError):
         self.source = source
         self.problems = tuple(problems)
         bad_rows = {row for p in self.problems for row in p.rows}
+        where = f" in {len(bad_rows)} row(s)" if bad_rows else ""  # missing columns: no rows
         lines = [
-            f"{source} has {len(self.problems)} problem(s) in {len(bad_rows)} row(s); "
+            f"{source} has {len(self.problems)} problem(s){where}; "
             "nothing was written: fix the file and run again"
         ]
         lines += [f"  {describe(p)}" for p in self.problems]

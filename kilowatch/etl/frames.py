@@ -74,6 +74,8 @@ def read_table(path: Path, aliases: Mapping[str, str] | None = None) -> pd.DataF
     """A CSV or Excel file (first sheet) as text cells, snake_case columns (aliases applied),
     blank rows dropped, indexed by file row number (header = 1)."""
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise EtlError(f"{path} is a folder: give the file inside it")
     if not path.is_file():
         raise EtlError(f"{path} does not exist")
     if suffix in CSV_SUFFIXES:

@@ -1,7 +1,7 @@
 """InfluxDB adapter of the ETLs: stored energy per line and local day in, client points out.
 
-Reads use InfluxQL over `/query` (InfluxDB 1.x, and 2.x's v1 API with a DBRP mapping) through
-the billing reader; writes go through kilowatch.influx.writer (1.x, 2.x, 3.x).
+Reads are kilowatch.query's InfluxQL over `/query` (InfluxDB 1.x, 2.x's v1 API with a DBRP
+mapping, 3.x); writes go through kilowatch.influx.writer (1.x, 2.x, 3.x).
 """
 
 from __future__ import annotations
@@ -10,16 +10,14 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-import numpy as np
 import pandas as pd
 
 from kilowatch.config import PlantConfig
 from kilowatch.etl.errors import EtlError
 from kilowatch.etl.progress import Progress
-from kilowatch.influx.reader import InfluxReader, InfluxSource
-from kilowatch.influx.schema import ENERGY
+from kilowatch.influx.reader import InfluxSource
 from kilowatch.influx.writer import (
     InfluxTarget,
     InfluxWriteError,
@@ -28,17 +26,16 @@ from kilowatch.influx.writer import (
     detect_version,
     open_writer,
 )
+from kilowatch.query import InfluxQLRunner, Query, QueryError, QueryRunError, run
+from kilowatch.query.plan import EnergyField
 
 logger = logging.getLogger(__name__)
 
 WRITE_BATCH = 5_000
 WRITE_THREADS = 2
 WRITE_ATTEMPTS = 4
-# Readings are summed in 15-minute buckets shifted by 1 s, so a bucket holds the readings whose
-# interval ENDS in (t, t + 15 min]: a reading ending at 00:00 belongs to the day before. Every
-# time zone's offset is a multiple of 15 minutes.
-BUCKET = "15m"
-BUCKET_OFFSET = "1s"
+FIELDS: tuple[EnergyField, ...] = ("energy_kwh", "cost")
+DAILY_COLUMNS = ["day", "line", "energy_kwh", "cost"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,49 +53,33 @@ class InfluxSettings:
         return InfluxSource(self.url.rstrip("/"), self.bucket, self.token)
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _midnight(day: date, plant: PlantConfig) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=plant.zone).timestamp())
-
-
 def daily_energy(
     settings: InfluxSettings, plant: PlantConfig, first: date, last: date
 ) -> pd.DataFrame:
     """Stored energy and cost per line and local day, first..last (inclusive): columns day
-    (datetime64), line, energy_kwh, cost. A reading counts on the local day its interval ends."""
-    start = _midnight(first, plant)
-    end = _midnight(last + timedelta(days=1), plant)
+    (datetime64), line, energy_kwh, cost. A reading counts on the local day its interval ends
+    in; the days are kilowatch.query's (local midnights, across clock changes)."""
     query = (
-        f'SELECT sum("energy_kwh") AS "energy_kwh", sum("cost") AS "cost" FROM "{ENERGY}" '
-        f'WHERE "plant" = {_quote(plant.id)} AND time > {start}s AND time <= {end}s '
-        f'GROUP BY time({BUCKET}, {BUCKET_OFFSET}), "line" fill(none)'
+        Query.energy(plant.id)
+        .tz(plant.timezone)
+        .between(first.isoformat(), (last + timedelta(days=1)).isoformat())
+        .by("line")
+        .every("1d")
     )
-    reader = InfluxReader(settings.source)
-    frames = []
+    runner = InfluxQLRunner(settings.url, settings.bucket, token=settings.token)
     try:
-        for series in reader.series(query):
-            frame = pd.DataFrame(series.get("values", []), columns=series["columns"])
-            frame["line"] = series.get("tags", {}).get("line", "")
-            frames.append(frame)
+        sums = [run(runner, query.sum(field)).stack().rename(field) for field in FIELDS]
+    except (QueryError, QueryRunError) as err:
+        raise EtlError(f"cannot read the stored energy of plant {plant.id}: {err}") from None
     finally:
-        reader.close()
-    columns = ["day", "line", "energy_kwh", "cost"]
-    if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}).astype(
+        runner.close()
+    data = pd.concat(sums, axis=1).dropna(how="all").reset_index()
+    if data.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in DAILY_COLUMNS}).astype(
             {"day": "datetime64[s]", "line": str}
         )
-    data = pd.concat(frames, ignore_index=True)
-    # A bucket [t + 1 s, t + 15 min + 1 s) holds readings ending in (t, t + 15 min]: its day is
-    # the local day of t + 1 s.
-    local = pd.to_datetime(data["time"].to_numpy(np.int64), unit="s", utc=True).tz_convert(
-        plant.zone
-    )
-    data["day"] = local.tz_localize(None).normalize().astype("datetime64[s]")
-    summed = data.groupby(["day", "line"], as_index=False, sort=True)[["energy_kwh", "cost"]].sum()
-    return summed[columns]
+    day = pd.DatetimeIndex(data["time"]).tz_localize(None).astype("datetime64[s]")
+    return data.assign(day=day, line=data["line"].astype(str))[DAILY_COLUMNS]
 
 
 def write_points(

@@ -23,6 +23,8 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
+from kilowatch.influx.reasons import is_hopeless, network_reason
+
 logger = logging.getLogger(__name__)
 
 ApiVersion = Literal["1", "2"]
@@ -98,8 +100,11 @@ def detect_version(url: str, timeout_s: float = 5.0) -> ApiVersion:
     try:
         response = requests.get(f"{url.rstrip('/')}/ping", timeout=timeout_s)
     except requests.RequestException as err:
+        reason = network_reason(err)
+        # Retried: a refused connection or a timeout (InfluxDB starting). Not: a host name that
+        # does not resolve or TLS to a plain HTTP port; waiting cannot fix a wrong URL.
         raise InfluxWriteError(
-            f"InfluxDB at {url} is not reachable: {err}", retryable=True
+            f"InfluxDB at {url} is not reachable: {reason}", retryable=not is_hopeless(reason)
         ) from None
     header = response.headers.get("X-Influxdb-Version", "")
     match = re.search(r"(\d+)\.", header)
@@ -149,7 +154,9 @@ class InfluxV1Writer:
         try:
             response = self._pool.request("POST", url, body=body)
         except urllib3.exceptions.HTTPError as err:
-            raise InfluxWriteError(f"InfluxDB is not reachable: {err}", retryable=True) from None
+            raise InfluxWriteError(
+                f"InfluxDB is not reachable: {network_reason(err)}", retryable=True
+            ) from None
         if response.status >= 300:
             text = response.data.decode("utf-8", errors="replace").strip()
             raise InfluxWriteError(
@@ -193,7 +200,9 @@ class InfluxV2Writer:
                 status=status,
             ) from None
         except (urllib3.exceptions.HTTPError, OSError) as err:
-            raise InfluxWriteError(f"InfluxDB is not reachable: {err}", retryable=True) from None
+            raise InfluxWriteError(
+                f"InfluxDB is not reachable: {network_reason(err)}", retryable=True
+            ) from None
 
     def close(self) -> None:
         self._client.close()

@@ -11,6 +11,15 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 DEFAULT_MQTT_URL = "mqtt://localhost:1883"
+# CONNACK: bad user name or password, not authorized. The one policy of every kilowatch client:
+# refused before it ever connected, the settings are wrong and the process exits (status 2);
+# refused after it had connected (credentials rotated, ACL changed), it keeps retrying.
+LOGIN_REFUSED = (134, 135)
+
+
+def login_refused_for_good(reason_code: int, ever_connected: bool) -> bool:
+    """True when a refused CONNECT means the settings are wrong (see LOGIN_REFUSED)."""
+    return not ever_connected and reason_code in LOGIN_REFUSED
 
 
 @dataclass(frozen=True, slots=True)

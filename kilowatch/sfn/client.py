@@ -53,7 +53,7 @@ class SfnApi:
     def from_environment(cls) -> SfnApi:
         """Clients from boto3's standard credential chain, region and endpoint settings."""
         import boto3
-        from botocore.exceptions import NoRegionError
+        from botocore.exceptions import BotoCoreError, NoRegionError
 
         try:
             # AWS_REGION is what Lambda and most SDKs set; older botocore reads only the other.
@@ -66,10 +66,17 @@ class SfnApi:
                 "no AWS region is set: set AWS_REGION (or AWS_DEFAULT_REGION, "
                 "or a region in the profile)"
             ) from None
+        except BotoCoreError as err:  # a malformed region, an unknown AWS_PROFILE...
+            raise SfnError(f"the AWS settings cannot be used: {err}") from None
 
     def call(self, operation: str, arg: str = "", **params: Any) -> dict[str, Any]:
         """One Step Functions call; errors a person must fix become SfnError."""
-        from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+        )
 
         self.calls[operation] += 1
         try:
@@ -85,11 +92,17 @@ class SfnApi:
                 "region, the network, and AWS_ENDPOINT_URL_SFN if you set it"
             ) from None
         except ClientError as err:
-            template = _USER_CODES.get(_code(err))
-            if template is None:
-                raise
             message = str(err.response.get("Error", {}).get("Message", ""))
-            raise SfnError(template.format(arg=arg, message=message), code=_code(err)) from None
+            # Codes without a sentence of their own (a 500, throttling past botocore's retries)
+            # still end as one line: the operation, AWS's code and its message.
+            template = _USER_CODES.get(_code(err), "Step Functions refused {operation}: {text}")
+            text = f"{_code(err) or 'error'}: {message.splitlines()[0] if message else ''}"
+            raise SfnError(
+                template.format(arg=arg, message=message, operation=operation, text=text),
+                code=_code(err),
+            ) from None
+        except BotoCoreError as err:  # bad region names, parameters, partial reads...
+            raise SfnError(f"{operation} failed before AWS answered: {err}") from None
         return response
 
     # --- executions ----------------------------------------------------------------------

@@ -29,7 +29,7 @@ from kilowatch.sfn.render import (
     output_text,
     plain_line,
 )
-from kilowatch.sfn.results import fetch, s3_locations
+from kilowatch.sfn.results import S3Location, fetch, s3_locations
 
 EXIT = {"SUCCEEDED": 0, "RUNNING": 0, "FAILED": 1, "TIMED_OUT": 3, "ABORTED": 3}
 INTERRUPTED = 130  # Ctrl-C, as shells report it
@@ -80,10 +80,23 @@ def _results(api: SfnApi, output: str | None, folder: Path | None, console: Cons
         for location in locations:
             console.print(f"  {location.uri}", highlight=False)
         return
-    files = fetch(api.s3, locations, folder)
+    files = _fetch(api, locations, folder)
     console.print(f"Downloaded {len(files)} result file(s) to {folder}:")
     for path in files:
         console.print(f"  {path}", highlight=False)
+
+
+def _fetch(api: SfnApi, locations: list[S3Location], folder: Path) -> list[Path]:
+    """fetch(), with S3's refusals (no such key, access denied) as one sentence."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return fetch(api.s3, locations, folder)
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "error")
+        raise SfnError(f"cannot download the results from S3 ({code}): {err}") from None
+    except (BotoCoreError, OSError) as err:
+        raise SfnError(f"cannot download the results into {folder}: {err}") from None
 
 
 def report(
@@ -102,7 +115,8 @@ def report(
     if as_json:
         doc = execution_json(execution, progress, explanation, now_s)
         if output_dir is not None and progress.status == "SUCCEEDED":
-            doc["downloaded"] = [str(p) for p in fetch(api.s3, s3_locations(output), output_dir)]
+            files = _fetch(api, s3_locations(output), output_dir)
+            doc["downloaded"] = [str(p) for p in files]
         print(json.dumps(doc, indent=2, default=str))
         return exit_status(progress.status)
     if progress.status == "SUCCEEDED":
@@ -192,11 +206,13 @@ def run(
         if as_json:
             print(json.dumps({"executionArn": arn, "status": "RUNNING"}))
         else:
-            console.print(f"Started {arn}", highlight=False)
-            console.print(f"Follow it with: kilowatch sfn watch {arn}", highlight=False)
+            console.print(f"Started {arn}", highlight=False, soft_wrap=True)
+            console.print(
+                f"Follow it with: kilowatch sfn watch {arn}", highlight=False, soft_wrap=True
+            )
         return 0
     if not as_json:
-        console.print(f"Started {arn}", highlight=False)
+        console.print(f"Started {arn}", highlight=False, soft_wrap=True)  # an ARN to copy whole
     return watch(
         api, arn, as_json=as_json, output_dir=output_dir, poll_s=poll_s, runs=runs, console=console
     )
@@ -234,6 +250,10 @@ def list_executions(
             took,
         )
     console.print(table)
+    newest = executions[0]["executionArn"]
+    console.print(
+        f"Explain one by its ARN: kilowatch sfn explain {newest}", highlight=False, soft_wrap=True
+    )
     return 0
 
 

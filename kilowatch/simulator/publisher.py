@@ -66,18 +66,6 @@ def publish_fleet(
         now = clock()
         if deadline is not None and now >= deadline:
             break
-        if backfilling and next_end > started:
-            backfilling = False
-            logger.info(
-                "backfill done: %d readings per meter (%d meters) up to %s in %.0f s; now live, "
-                "a reading per meter every %d s",
-                published,
-                len(fleet),
-                datetime.fromtimestamp(next_end - interval_s, UTC).isoformat(),
-                now - started,
-                interval_s,
-            )
-            next_log = now + log_interval_s
         if now >= next_log:
             if backfilling:
                 share = (next_end - history_from) / max(1.0, started - history_from)
@@ -106,6 +94,18 @@ def publish_fleet(
             sink.publish(topic, encode_readings(readings))
         published += batch
         next_end += batch * interval_s
+        if backfilling and next_end > started:
+            backfilling = False
+            logger.info(
+                "backfill done: %d readings per meter (%d meters) up to %s in %.0f s; now live, "
+                "a reading per meter every %d s",
+                published,
+                len(fleet),
+                datetime.fromtimestamp(next_end - interval_s, UTC).isoformat(),
+                clock() - started,
+                interval_s,
+            )
+            next_log = clock() + log_interval_s
     return published
 
 

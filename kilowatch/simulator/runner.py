@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from kilowatch.settings import SettingsError
 from kilowatch.signals import stop_on_signals
 from kilowatch.simulator.fleet import build_fleet
 from kilowatch.simulator.publisher import publish_fleet, replay_clock
@@ -37,13 +38,14 @@ def run_simulator(settings: SimulatorSettings) -> int:
         settings.speed,
         settings.mqtt,
     )
+    stop, abort = threading.Event(), threading.Event()
     sink = MqttSink(
         settings.mqtt,
         settings.mqtt_client_id,
         max_unacked=settings.max_unacked,
         ca_file=settings.mqtt_ca_path,
+        on_refused=lambda: _stop_now(stop, abort),
     )
-    stop, abort = threading.Event(), threading.Event()
     with stop_on_signals(stop, abort):
         sink.start()
         try:
@@ -63,6 +65,8 @@ def run_simulator(settings: SimulatorSettings) -> int:
             missing = sink.flush(settings.flush_timeout_s, abort)
         finally:
             sink.close()
+    if sink.refused is not None:
+        raise SettingsError(sink.refused)
     logger.info(
         "stopped: %d readings per meter in %d messages, %d acknowledged",
         published,
@@ -78,3 +82,9 @@ def run_simulator(settings: SimulatorSettings) -> int:
         )
         return 1
     return 0
+
+
+def _stop_now(stop: threading.Event, abort: threading.Event) -> None:
+    """Stop publishing and waiting for PUBACKs (the broker refused the login for good)."""
+    stop.set()
+    abort.set()

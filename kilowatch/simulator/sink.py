@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from kilowatch.mqtt.connection import MqttTarget, mqtt_client
+from kilowatch.mqtt.connection import MqttTarget, login_refused_for_good, mqtt_client
 from kilowatch.mqtt.inflight import InFlight
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,12 @@ class MqttSink:
         *,
         max_unacked: int,
         ca_file: str | None = None,
+        on_refused: Callable[[], object] | None = None,
     ) -> None:
         self._target = target
+        self._on_refused = on_refused
+        self._ever_connected = False
+        self.refused: str | None = None  # why the broker refused the login for good
         self._max_unacked = max_unacked
         # No subscriptions, so no session worth keeping; paho still re-sends unacknowledged
         # publishes on reconnect, and the bridge stores a duplicate once.
@@ -96,7 +101,16 @@ class MqttSink:
     ) -> None:
         if reason.is_failure:
             logger.error("broker %s refused the connection: %s", self._target, reason)
+            if login_refused_for_good(reason.value, self._ever_connected):
+                self.refused = (
+                    f"the broker {self._target} refused the simulator's login ({reason}); check "
+                    "the user name and password in --mqtt-url (or KILOWATCH_MQTT_URL)"
+                )
+                self._client.disconnect()
+                if self._on_refused is not None:
+                    self._on_refused()
         else:
+            self._ever_connected = True
             logger.info("connected to %s", self._target)
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:

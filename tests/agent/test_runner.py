@@ -22,9 +22,11 @@ from kilowatch.agent.maps import load_map
 from kilowatch.agent.runner import Agent, build_agent
 from kilowatch.agent.settings import AgentSettings
 from kilowatch.contract import AgentStatus, parse_agent_status
+from kilowatch.contract.receipts import Receipt, RejectedReadings, receipts_topic
 from kilowatch.metermodel.model import SimulatedMeter, default_profile
 from tests.agent.modbus_server import ModbusMeterServer
 from tests.agent.recorder import TopicRecorder
+from tests.bridge.conftest import publish_raw
 from tests.support.services import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
@@ -59,6 +61,9 @@ def make_agent(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[MakeAgent]:
                     "plant": PLANT,
                     "agent": "edge-1",
                     "timezone": TZ,
+                    # No bridge here to send receipts: rows go on PUBACK unless a test asks
+                    # for receipts (test_rows_wait_for_their_receipt_...).
+                    "delivery": "broker",
                     "meters": [
                         {"id": "press-01", "source": "simulated"},
                         {"id": "compressor-a", "source": "simulated"},
@@ -171,6 +176,43 @@ def test_the_backlog_drains_oldest_first_in_arrays_after_an_outage(
     for meter, readings in recorder.readings().items():
         assert len({r["ts"] for r in readings}) == 40
         check_tiling(readings, meter, T0)
+
+
+def test_rows_wait_for_their_receipt_and_are_sent_again_without_one(
+    make_agent: MakeAgent, mosquitto: Mosquitto, recorder: TopicRecorder
+) -> None:
+    """delivery: stored: a PUBACK does not delete a row; a receipt does (stored or rejected);
+    a row whose receipt does not come in receipt_timeout_s goes out again."""
+    agent = make_agent(delivery="stored", receipt_timeout_s=1)
+    connect(agent)
+    agent.poll(T0)
+    agent.poll(T0 + 300)
+    agent.poll(T0 + 600)
+    pump_until(agent, "PUBACKs", lambda: agent.publisher.inflight_messages == 0)
+    assert agent.store.stats().pending == 4  # acknowledged by the broker, not yet stored
+    assert agent.status().awaiting_receipt_readings == 4
+    recorder.wait_until("4 readings", lambda: sum(map(len, recorder.readings().values())) == 4)
+    for topic, payload in recorder.messages():  # each message asks for a receipt
+        first = payload if isinstance(payload, dict) else payload[0]
+        assert not topic.endswith("/readings") or first["agent"] == "edge-1"
+    receipt = Receipt(
+        PLANT,
+        "edge-1",
+        T0,
+        {"press-01": ((T0 + 300, T0 + 600, 300),)},
+        (RejectedReadings("compressor-a", "future_ts", "made up", ((T0 + 300, T0 + 300, 0),)),),
+    )
+    publish_raw(mosquitto, receipts_topic(PLANT, "edge-1"), receipt.encode())
+    pump_until(agent, "the receipt", lambda: agent.store.stats().pending == 1)
+    assert [(r.meter, r.ts) for r in agent.store.pending(10)] == [("compressor-a", T0 + 600)]
+    assert agent.status().readings_rejected == 1
+    # No receipt for the last one: after receipt_timeout_s it is published again.
+    pump_until(
+        agent,
+        "the resend",
+        lambda: agent.drain() is not None and len(recorder.readings().get("compressor-a", [])) >= 3,
+    )
+    assert [r["ts"] for r in recorder.readings()["compressor-a"]][-1] == T0 + 600
 
 
 def test_storage_full_pauses_polling_and_no_energy_is_lost(

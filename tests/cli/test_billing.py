@@ -13,11 +13,12 @@ import orjson
 import pytest
 import yaml
 
+from kilowatch.billing.errors import BillingError
 from kilowatch.billing.running import RunningBill
 from kilowatch.bridge.bills import restore_running_bill
-from kilowatch.cli.billing import run_bill, run_recost
+from kilowatch.cli.billing import check_chart_path, run_bill, run_recost
 from kilowatch.config import load_config
-from kilowatch.influx.reader import InfluxSource
+from kilowatch.influx.reader import InfluxReadError, InfluxSource
 from kilowatch.influx.schema import LineLayout, billing_line
 from kilowatch.processing import Message, Processor
 from kilowatch.tariff import PlantTariff, load_tariff
@@ -118,8 +119,10 @@ def test_bill_from_influxdb(influxdb: InfluxDB1, influx_db_name: str, tmp_path: 
     )
     rows = out.getvalue().splitlines()
     # m2 alone: 0.40 energy, 16 kW x 10 = 160.00, no fixed charge
-    assert rows[0] == "kind,label,quantity,unit,price,amount"
-    assert rows[-1] == "total,total,,USD,,160.4"
+    # Every row names plant, meter, period and currency: bills concatenate into one table.
+    assert rows[0] == "plant,meter,period,currency,kind,label,quantity,unit,price,base,amount"
+    assert rows[1] == "p1,m2,2026-10,USD,energy,energy standard,4.0,kWh,0.1,,0.4"
+    assert rows[-1] == "p1,m2,2026-10,USD,total,total,,,,,160.4"
     out = io.StringIO()
     run_bill(config=config, plant="p1", period="2026-10", influx=source, out=out)
     assert "503.00" in out.getvalue() and "peak 20.0 kW" in out.getvalue()
@@ -224,3 +227,173 @@ def test_running_bill_restored_from_influxdb(
     assert [billing_line(p) for p in restored.points(now)] == [
         billing_line(p) for p in direct.points(now)
     ]
+
+
+def test_bill_of_the_period_in_progress_is_marked_and_projected(
+    influxdb: InfluxDB1, influx_db_name: str, tmp_path: Path
+) -> None:
+    config = plant_file(tmp_path, BILLED)
+    quarters = [OCT + QUARTER * (k + 1) for k in range(5 * 96)]  # 5 of 31 days so far
+    store(
+        influxdb,
+        influx_db_name,
+        config,
+        "m1",
+        [{"ts": t, "energy_kwh": 1.0, "interval_s": QUARTER} for t in quarters],
+    )
+    source = InfluxSource(influxdb.url, influx_db_name)
+    out = io.StringIO()
+    now = float(OCT + 5 * 86400 + 300)
+    run_bill(config=config, plant="p1", period="current", influx=source, out=out, now=now)
+    table = out.getvalue()
+    assert "BILL SO FAR, DATA THROUGH 10-06 00:00 UTC, 5 OF 31 DAYS" in table
+    assert "projected for the whole period at the pace so far" in table
+    out = io.StringIO()
+    run_bill(
+        config=config, plant="p1", period="2026-10", influx=source, out=out, now=now, output="json"
+    )
+    bill = json.loads(out.getvalue())
+    assert (bill["plant"], bill["meter"], bill["final"]) == ("p1", None, False)
+    assert "scope" not in bill
+    # energy 480 x 0.10 = 48 so far, 48 x 31 / 5 = 297.6 projected; demand 4 kW x 10; meter 5
+    assert bill["total"] == 48 + 40 + 5
+    assert bill["coverage"]["projected_total"] == pytest.approx(297.6 + 40 + 5)
+
+
+def test_bill_refuses_what_it_cannot_bill(
+    influxdb: InfluxDB1, influx_db_name: str, tmp_path: Path
+) -> None:
+    config = plant_file(tmp_path, BILLED)
+    store(
+        influxdb,
+        influx_db_name,
+        config,
+        "m1",
+        [{"ts": OCT + QUARTER, "energy_kwh": 1.0, "interval_s": QUARTER}],
+    )
+    source = InfluxSource(influxdb.url, influx_db_name)
+    bill = {"config": config, "plant": "p1", "influx": source, "out": io.StringIO()}
+    with pytest.raises(BillingError, match=r"no readings of plant p1 in billing period 2026-09"):
+        run_bill(period="2026-09", **bill)  # type: ignore[arg-type]
+    with pytest.raises(BillingError, match=r"--meter 'nope' is not a meter of plant p1"):
+        run_bill(period="2026-10", meter="nope", **bill)  # type: ignore[arg-type]
+    with pytest.raises(BillingError, match=r"no readings of meter m2 of plant p1"):
+        run_bill(period="2026-10", meter="m2", **bill)  # type: ignore[arg-type]
+    with pytest.raises(BillingError, match="has not started yet"):
+        run_bill(period="2099-01", **bill)  # type: ignore[arg-type]
+    unreachable = InfluxSource("http://127.0.0.1:9", influx_db_name)
+    with pytest.raises(InfluxReadError) as raised:
+        run_bill(**{**bill, "influx": unreachable, "period": "2026-10"})  # type: ignore[arg-type]
+    # One short reason: not the URL-encoded query, not urllib3's internals.
+    assert str(raised.value) == (
+        "InfluxDB at http://127.0.0.1:9 is not reachable: connection refused "
+        "(is InfluxDB running on that port?)"
+    )
+
+
+def test_chart_into_a_folder_and_refused_paths(
+    influxdb: InfluxDB1, influx_db_name: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("matplotlib")
+    assert check_chart_path(tmp_path, "p1", "2026-10") == tmp_path / "bill-p1-2026-10.png"
+    with pytest.raises(BillingError, match="folder /nonexistent/dir does not exist"):
+        check_chart_path(Path("/nonexistent/dir/x.png"), "p1", "2026-10")
+    with pytest.raises(BillingError, match=r"must name a \.png file"):
+        check_chart_path(tmp_path / "chart", "p1", "2026-10")
+
+
+def gap_readings(day_start: int) -> list[dict[str, Any]]:
+    """One day of 5-minute readings with 10:00-11:00 missing (a backlog the agent sends late)."""
+    return [
+        {"ts": day_start + 300 * (k + 1), "energy_kwh": 1.0, "interval_s": 300}
+        for k in range(288)
+        if not 120 <= k < 132
+    ]
+
+
+def late_readings(day_start: int) -> list[dict[str, Any]]:
+    return [
+        {"ts": day_start + 300 * (k + 1), "energy_kwh": 2.0, "interval_s": 300}
+        for k in range(120, 132)
+    ]
+
+
+def test_recost_never_deletes_what_the_bridge_stores_meanwhile(
+    influxdb: InfluxDB1, influx_db_name: str, tmp_path: Path
+) -> None:
+    """The bridge (still on the old tariff) stores late readings of a day after recost read it
+    and before it rewrote it: each one must survive, under the old tariff or the new."""
+    config = plant_file(tmp_path, FLAT)
+    for day in range(3):
+        store(influxdb, influx_db_name, config, "m1", gap_readings(OCT + day * 86400))
+    new_tariff = tmp_path / "tou.yaml"
+    new_tariff.write_text(yaml.safe_dump({**TOU, "version": "2"}), encoding="utf-8")
+    stored_late = []
+
+    def bridge_stores_late_readings(lo: int, _hi: int) -> None:
+        store(influxdb, influx_db_name, config, "m1", late_readings(lo))
+        stored_late.append(lo)
+
+    run_recost(
+        config=config,
+        plant="p1",
+        start=OCT,
+        end=OCT + 3 * 86400,
+        influx=InfluxSource(influxdb.url, influx_db_name),
+        tariff=new_tariff,
+        progress=False,
+        spool_dir=tmp_path,
+        after_read=bridge_stores_late_readings,
+    )
+    assert len(stored_late) == 3
+    points = energy_points(influxdb, influx_db_name)
+    by_ts = {}
+    for point in points:
+        by_ts.setdefault(point["time"], []).append(point)
+    expected = {r["ts"] for day in range(3) for r in gap_readings(OCT + day * 86400)}
+    expected |= {r["ts"] for day in range(3) for r in late_readings(OCT + day * 86400)}
+    assert set(by_ts) == expected  # nothing lost
+    assert all(len(found) == 1 for found in by_ts.values())  # nothing twice
+    late = {r["ts"] for day in range(3) for r in late_readings(OCT + day * 86400)}
+    # Re-costed: every reading of [start, end) read by recost (the one ending at `end` is not in).
+    recosted = {t for t in by_ts if t not in late and t < OCT + 3 * 86400}
+    assert {p["tariff"] for t in recosted for p in by_ts[t]} == {"test-tou@2"}
+
+
+def test_recost_dry_run_changes_nothing_and_meter_recosts_one(
+    influxdb: InfluxDB1, influx_db_name: str, tmp_path: Path
+) -> None:
+    config = plant_file(tmp_path, FLAT)
+    for meter in ("m1", "m2"):
+        store(influxdb, influx_db_name, config, meter, gap_readings(OCT))
+    before = energy_points(influxdb, influx_db_name)
+    new_tariff = tmp_path / "tou.yaml"
+    new_tariff.write_text(yaml.safe_dump({**TOU, "version": "2"}), encoding="utf-8")
+    recost: dict[str, Any] = {
+        "config": config,
+        "plant": "p1",
+        "start": "2026-10-01",
+        "end": "2026-10-02",
+        "influx": InfluxSource(influxdb.url, influx_db_name),
+        "tariff": new_tariff,
+        "progress": False,
+        "spool_dir": tmp_path,
+    }
+    out = io.StringIO()
+    assert run_recost(**recost, dry_run=True, out=out) == 0
+    assert energy_points(influxdb, influx_db_name) == before
+    summary = out.getvalue()
+    # 275 readings of 1 kWh per meter ending in [10-01, 10-02): 27.50 at 0.10; after, the
+    # 48 ending 18:05-22:00 cost 0.30: +9.60.
+    assert "dry run" in summary and "nothing written" in summary
+    row = next(line for line in summary.splitlines() if " m1 " in line)
+    assert row.split("│")[2:6] == [" 275 ", " 27.50 ", " 37.10 ", " +9.60 "] or [
+        cell.strip() for cell in row.split("│")[2:6]
+    ] == ["275", "27.50", "37.10", "+9.60"]
+    assert run_recost(**recost, meter="m2") == 0
+    after = energy_points(influxdb, influx_db_name)
+    assert {p["tariff"] for p in after if p["meter"] == "m1"} == {"test-flat@1"}
+    assert {p["tariff"] for p in after if p["meter"] == "m2" and p["time"] < OCT + 86400} == {
+        "test-tou@2"
+    }
+    assert len(after) == len(before)

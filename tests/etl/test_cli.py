@@ -103,3 +103,38 @@ def test_the_committed_sample_files_are_valid(
     )
     assert result.exit_code == 0, result.output
     assert expected in result.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--output", "/no/such/folder/out.csv"], "the folder /no/such/folder does not exist"),
+        (["--log-level", "LOUD"], "--log-level must be one of"),
+    ],
+)
+def test_option_mistakes_are_one_sentence_before_anything_is_read(
+    tmp_path: Path, plant_file: Path, extra: list[str], message: str
+) -> None:
+    path = write_csv(tmp_path / "ok.csv", HEADER, [("2026-10-01", "assembly", "a", "1")])
+    args = ["etl", "production", str(path), "--plant", "sea", "-c", str(plant_file), "--dry-run"]
+    result = CliRunner().invoke(app, [*args, *extra])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_chart_file_matplotlib_cannot_write_is_refused_first(
+    tmp_path: Path, plant_file: Path
+) -> None:
+    path = tmp_path / "missing.csv"  # the chart is refused before the file is even read
+    args = ["etl", "enpi", str(path), "--plant", "sea", "-c", str(plant_file), "--dry-run"]
+    result = CliRunner().invoke(app, [*args, "--chart", str(tmp_path / "chart.foo")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --chart ") and ".png" in result.stderr
+
+
+def test_a_folder_given_as_the_file_says_so(tmp_path: Path, plant_file: Path) -> None:
+    args = ["etl", "production", str(tmp_path), "--plant", "sea", "-c", str(plant_file)]
+    result = CliRunner().invoke(app, [*args, "--dry-run"])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {tmp_path} is a folder: give the file inside it\n"

@@ -14,6 +14,7 @@ from kilowatch.billing import compute_bill
 from kilowatch.config import KilowatchConfig, PlantConfig
 from kilowatch.etl.bills import bill_components
 from kilowatch.etl.commands import plant_costing, run_bill, run_enpi, run_production
+from kilowatch.etl.errors import EtlValidationError
 from kilowatch.etl.influx import InfluxSettings
 from tests.etl.samples import (
     FIRST,
@@ -78,6 +79,20 @@ def test_production_is_loaded_once_and_joined_to_stored_energy_in_local_days(
     # 1 November has 25 hours in Seattle: its day holds 100 readings a meter, not 96.
     end = pd.to_datetime(stored["ts"] - 1, unit="s", utc=True).dt.tz_convert(ZONE)
     assert (end.dt.date.astype(str) == "2026-11-01").sum() == 100 * len(METERS)
+
+
+def test_a_file_with_one_bad_row_writes_nothing(
+    tmp_path: Path, influxdb: InfluxDB1, influx_db_name: str, plant_file: Path
+) -> None:
+    """All or nothing per file, against a real InfluxDB (not a dry run)."""
+    rows = [("2026-10-01", "assembly", f"part {k}", str(k)) for k in range(1, 500)]
+    rows[-1] = ("2026-10-02", "assembly", "door", "12 pcs")
+    path = write_csv(tmp_path / "prod.csv", ["date", "line", "product", "units"], rows)
+    target = settings(influxdb, influx_db_name)
+    with pytest.raises(EtlValidationError, match="is not a number in row 500") as raised:
+        run_production(path, config=plant_file, plant="sea", influx=target, out=io.StringIO())
+    assert len(raised.value.problems) == 1
+    assert influxdb.query('SELECT count("units") FROM "production"', influx_db_name) == []
 
 
 def test_bills_are_reconciled_against_the_stored_readings(

@@ -40,6 +40,28 @@ def test_prints_a_table_of_the_query(stored: Stored) -> None:
 
 
 @pytest.mark.integration
+def test_a_table_wider_than_the_terminal_keeps_every_number_whole(stored: Stored) -> None:
+    args = ["energy", "--plant", "hmo", *RANGE, "--by", "meter", *server(stored)]
+    result = CliRunner().invoke(app, ["query", *args], env={"COLUMNS": "60"})
+    assert result.exit_code == 0, result.stderr
+    expected = run(
+        InfluxQLRunner(stored.influx.url, stored.database),
+        Query.energy("hmo").using(PLANT_FILE).between("2026-10-28", "2026-11-05").by("meter"),
+    )
+    for meter, value in expected.iloc[0].items():
+        assert str(meter) in result.stdout and f"{value:,.3f}" in result.stdout
+    assert "…" not in result.stdout
+
+
+@pytest.mark.integration
+def test_a_range_without_readings_says_so(stored: Stored) -> None:
+    empty = ["--from", "2020-01-01", "--to", "2020-02-01"]
+    code, out, err = invoke("energy", "--plant", "sea", *empty, "--every", "1d", *server(stored))
+    assert code == 0, err
+    assert out.startswith("no stored readings match this query")
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_writes_csv_or_parquet(stored: Stored, tmp_path: Path, suffix: str) -> None:
     out_file = tmp_path / f"demand{suffix}"

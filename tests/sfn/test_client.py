@@ -128,3 +128,37 @@ def test_an_execution_that_never_appears_is_a_clear_error() -> None:
         stub.add_client_error("describe_execution", "ExecutionDoesNotExist", "nope")
     with stub, pytest.raises(SfnError, match="no such execution"):
         api.describe_execution(ARN, wait_s=1.0)
+
+
+def test_an_error_code_without_a_sentence_of_its_own_is_still_one_line() -> None:
+    api, stub = _api()
+    stub.add_client_error(
+        "describe_execution",
+        "ServiceUnavailable",
+        "Service is down\nsecond line",
+        http_status_code=503,
+    )
+    with stub, pytest.raises(SfnError) as raised:
+        api.describe_execution(ARN, wait_s=0.0)
+    assert str(raised.value) == (
+        "Step Functions refused describe_execution: ServiceUnavailable: Service is down"
+    )
+    assert raised.value.code == "ServiceUnavailable"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("AWS_REGION", "us east 1", "doesn't match a supported format"),
+        ("AWS_PROFILE", "no-such-profile", "could not be found"),
+    ],
+)
+def test_aws_settings_botocore_cannot_use_are_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SfnError, match="the AWS settings cannot be used") as raised:
+        SfnApi.from_environment()
+    assert message in str(raised.value)

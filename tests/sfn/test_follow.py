@@ -146,6 +146,7 @@ def test_list_and_explain(moto_sfn: Any) -> None:
         == 0
     )
     assert "x1" in out.getvalue() and "FAILED" in out.getvalue()
+    assert f"kilowatch sfn explain {arn}\n" in out.getvalue()  # the ARN whole, to copy
     out = io.StringIO()
     assert commands.explain_execution(api, arn, as_json=False, console=Console(file=out)) == 1
     assert "state Boom (Fail)" in out.getvalue()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -46,7 +48,12 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KILOWATCH_SEED", "42")
     settings = SimulatorSettings.load(interval_s=60)
     assert (settings.backfill, settings.seed, settings.interval_s) == (7 * 86400, 42, 60)
-    assert settings.speed == 1.0 and settings.count is None and settings.config is None
+    assert settings.speed == 1.0 and settings.count is None
+    # With no options the simulator plays the bridge's default plant file (they work together);
+    # asking for a synthetic fleet leaves it out.
+    assert settings.config == Path("config/kilowatch.example.yaml")
+    assert SimulatorSettings.load(plants=3).config is None
+    assert SimulatorSettings.load(meters=2).config is None
     assert str(settings.mqtt) == "mqtt://localhost:1883"
 
 

@@ -253,6 +253,7 @@ def test_when_influxdb_is_down_every_record_fails_and_nothing_is_sent_on(
     assert published_receipts() == []
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics")
 def test_a_wrong_setting_stops_the_cold_start_naming_it(
     handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -301,3 +302,47 @@ def test_sentry_starts_only_when_its_secret_is_configured(
     finally:
         sentry_sdk.init()  # no DSN: inactive again
         handler_module._sentry = False
+
+
+def test_the_readme_lists_every_setting_with_its_default(handler_module: ModuleType) -> None:
+    readme = (Path(handler_module.__file__ or "").parent / "README.md").read_text()
+    for name, field in handler_module.IngestSettings.model_fields.items():
+        default = field.default
+        default = default.get_secret_value() if hasattr(default, "get_secret_value") else default
+        shown = f"`{default}`" if default != "" else "unset"
+        row = f"| `KILOWATCH_{name.upper()}` | {shown} | {field.description} |"
+        assert row in readme, row
+
+
+def test_a_receipt_goes_only_to_the_thing_that_sent_the_readings(
+    handler_module: ModuleType,
+    strict_plant_file: Path,
+    influxdb: InfluxDB1,
+    influx_db_name: str,
+    aws: None,
+) -> None:
+    """A message naming another agent than its publisher's client id is stored, unreceipted."""
+    now = time.time()
+    topic, payload = message_table(now).messages[0]  # names agent edge-sea
+    received_ms = int(now * 1000)
+    records = [
+        kinesis_record(
+            envelope(topic, payload, client_id=sender, received_at_ms=received_ms),
+            key="sea/assembly-01",
+        )
+        for sender in ("someone-else", "edge-sea")
+    ]
+    settings = _settings(
+        handler_module,
+        strict_plant_file,
+        influxdb,
+        influx_db_name,
+        iot_data_endpoint=IOT_DATA_ENDPOINT,
+    )
+    app = handler_module.build_app(settings)
+
+    assert app.handle(records[:1]).stored_by_plant == {"sea": 1}
+    assert published_receipts() == []
+    assert app.handle(records[1:]).receipts_sent == 1
+    ((receipt_topic, _),) = published_receipts()
+    assert receipt_topic == "kilowatch/sea/_agents/edge-sea/receipts"

@@ -15,7 +15,6 @@ again. Each invocation answers with ReportBatchItemFailures (`BatchOutcome.respo
 
 from __future__ import annotations
 
-import base64
 import binascii
 import time
 import zlib
@@ -26,9 +25,14 @@ from typing import Any, Protocol
 
 import boto3
 import orjson
+import pybase64
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
+    KinesisStreamRecord,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, field_validator, model_validator
 
@@ -178,7 +182,7 @@ def decode_record(record: Mapping[str, Any]) -> Envelope:
     kinesis = record["kinesis"]
     sequence = str(kinesis["sequenceNumber"])
     try:
-        doc = orjson.loads(base64.b64decode(kinesis["data"], validate=True))
+        doc = orjson.loads(pybase64.b64decode(kinesis["data"], validate=True))
     except (binascii.Error, ValueError, TypeError) as err:
         raise MalformedRecord(f"data is not base64 of a JSON object: {err}") from None
     if not isinstance(doc, dict):
@@ -191,13 +195,15 @@ def decode_record(record: Mapping[str, Any]) -> Envelope:
     if not isinstance(payload, str):
         raise MalformedRecord("no base64 `payload` string")
     try:
-        raw = base64.b64decode(payload, validate=True)
+        raw = pybase64.b64decode(payload, validate=True)
     except binascii.Error as err:
         raise MalformedRecord(f"`payload` is not base64: {err}") from None
     client_id = doc.get("client_id")
+    if not isinstance(client_id, str) or not client_id:
+        client_id = None
     slot = zlib.crc32(sequence.encode()) % SUB_MS_SLOTS
     received_at = received_ms / MS_PER_S + slot / (MS_PER_S * SUB_MS_SLOTS)
-    return Envelope(sequence, Message(topic, raw, received_at), client_id or None)
+    return Envelope(sequence, Message(topic, raw, received_at), client_id)
 
 
 class IngestApp:
@@ -222,21 +228,22 @@ class IngestApp:
         self._layout = LineLayout()  # caches series heads across invocations
         self._retry = settings.retry_policy
         self._plant_info_due = 0.0
+        self._batch = BatchProcessor(
+            event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False
+        )
 
-    def handle(self, records: Sequence[Mapping[str, Any]]) -> BatchOutcome:
-        """Process, store and acknowledge one Kinesis batch; never raises on bad input."""
+    def handle(self, records: list[dict[str, Any]]) -> BatchOutcome:
+        """Process, store and acknowledge one Kinesis batch; never raises on bad input.
+
+        Powertools' batch processor decodes the records one by one (a malformed one becomes a
+        batch item failure); the decoded ones are then processed and stored together.
+        """
         outcome = BatchOutcome(records=len(records))
-        envelopes: list[Envelope] = []
-        malformed: set[str] = set()
-        for record in records:
-            try:
-                envelopes.append(decode_record(record))
-            except MalformedRecord as err:
-                sequence = str(record["kinesis"]["sequenceNumber"])
-                logger.warning("Kinesis record %s is malformed: %s", sequence, err)
-                malformed.add(sequence)
-        outcome.malformed = len(malformed)
-        failed = set(malformed)
+        with self._batch(records, self._decode):
+            results = self._batch.process()
+        envelopes = [result for status, result, _ in results if status == "success"]
+        failed = {item["itemIdentifier"] for item in self._batch.response()["batchItemFailures"]}
+        outcome.malformed = len(failed)
         if envelopes:
             try:
                 self._run(envelopes, outcome)
@@ -244,12 +251,20 @@ class IngestApp:
                 logger.error("the batch was not stored, Lambda will retry it: %s", err)
                 failed.update(envelope.sequence for envelope in envelopes)
                 outcome.stored_by_plant = {}
-        outcome.failed = [
-            str(r["kinesis"]["sequenceNumber"])
-            for r in records
-            if str(r["kinesis"]["sequenceNumber"]) in failed
-        ]
+        sequences = (str(record["kinesis"]["sequenceNumber"]) for record in records)
+        outcome.failed = [sequence for sequence in sequences if sequence in failed]
         return outcome
+
+    @staticmethod
+    def _decode(record: KinesisStreamRecord) -> Envelope:
+        """Powertools' record handler: the record's message, or the reason it has none."""
+        try:
+            return decode_record(record.raw_event)
+        except MalformedRecord as err:
+            logger.warning(
+                "Kinesis record %s is malformed: %s", record.kinesis.sequence_number, err
+            )
+            raise
 
     def _run(self, envelopes: list[Envelope], outcome: BatchOutcome) -> None:
         messages = [envelope.message for envelope in envelopes]
