@@ -15,7 +15,7 @@ from kilowatch.billing import Bill, BillingError, parse_period
 from kilowatch.config import PlantConfig
 from kilowatch.etl.errors import EtlError
 from kilowatch.etl.frames import check_columns, numbers, pa, renamed, validate
-from kilowatch.influx.schema import reconciliation_lines
+from kilowatch.influx.schema import BILL_RECONCILIATION_FIELDS, reconciliation_lines
 
 DEFAULT_THRESHOLD_PERCENT = 2.0
 # An amount the utility billed as 0 is flagged when kilowatch's differs by more than this.
@@ -65,16 +65,8 @@ UNIT_COLUMNS: dict[str, tuple[str, float]] = {
     "mwh": ("energy_kwh", 1000.0),
     "demand_mw": ("demand_kw", 1000.0),
 }
-RECONCILIATION_COLUMNS = [
-    "billing_period",
-    "component",
-    "utility",
-    "kilowatch",
-    "difference",
-    "difference_percent",
-    "flagged",
-    "threshold_percent",
-]
+# The measurement's two row tags, then its fields (one home: kilowatch.influx.schema).
+RECONCILIATION_COLUMNS = ["billing_period", "component", *BILL_RECONCILIATION_FIELDS]
 _PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 _MONEY_SIGNS = r"[$€£¥\s]|MXN|USD|EUR"
 

@@ -160,6 +160,11 @@ def enpi(data: pd.DataFrame, baseline_end: date | None = None) -> EnpiResult:
     models, tracks, notes = [], [], []
     for line, rows in data.sort_values(["line", "day"]).groupby("line", sort=True):
         rows = rows.dropna(subset=["energy_kwh"]).reset_index(drop=True)
+        if rows.empty:  # typically: energy read from InfluxDB, and none stored for this line
+            raise EtlError(
+                f"line {line} has no energy on any of its days: add an energy_kwh column, or "
+                "check that InfluxDB holds its readings (--influx-url, --influx-bucket)"
+            )
         if baseline_end is None:
             in_base = pd.Series(np.arange(len(rows)) < math.ceil(len(rows) / 2))
         else:

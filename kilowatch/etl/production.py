@@ -22,7 +22,7 @@ from kilowatch.etl.frames import (
     pa,
     validate,
 )
-from kilowatch.influx.schema import intensity_lines, production_lines
+from kilowatch.influx.schema import ENERGY_INTENSITY_FIELDS, intensity_lines, production_lines
 
 ALIASES = {
     "day": "date",
@@ -39,15 +39,7 @@ ALIASES = {
     "count": "units",
 }
 VALIDATED_COLUMNS = ["time_ns", "day", "line", "product", "shift", "units"]
-INTENSITY_COLUMNS = [
-    "day",
-    "line",
-    "units",
-    "energy_kwh",
-    "cost",
-    "kwh_per_unit",
-    "cost_per_unit",
-]
+INTENSITY_COLUMNS = ["day", "line", *ENERGY_INTENSITY_FIELDS]  # fields: kilowatch.influx.schema
 
 
 def production_schema(

@@ -81,6 +81,13 @@ def test_a_weak_model_is_noted_and_too_short_a_baseline_refused() -> None:
         enpi(noise, baseline_end=date(2026, 1, 3))
 
 
+def test_a_line_without_any_energy_is_named() -> None:
+    """As when energy is read from InfluxDB and none is stored for one of the lines."""
+    other = plant_days().assign(line="paint", energy_kwh=np.nan)
+    with pytest.raises(EtlError, match="line paint has no energy on any of its days"):
+        enpi(pd.concat([plant_days(), other], ignore_index=True))
+
+
 def test_the_chart_is_a_png(tmp_path: Path) -> None:
     chart = tmp_path / "enpi.png"
     draw_enpi_chart(enpi(plant_days(), date(2026, 3, 1)), chart, "plant sea")

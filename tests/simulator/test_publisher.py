@@ -148,3 +148,49 @@ def test_at_speed_one_simulated_time_is_the_wall_clock() -> None:
     timeline = replay_clock(WALL, 30 * 86400, 1.0)
     assert timeline.at(WALL) == WALL
     assert timeline.wall_at(WALL + 300) == WALL + 300
+
+
+class SlowSink(RecordingSink):
+    """Each publish takes a second of (fake) wall time, as a broker under a backfill does."""
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        super().publish(topic, payload)
+        self.clock.now += 1.0
+
+
+def test_a_backfill_reports_progress_then_says_when_it_is_live(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from kilowatch.simulator.settings import duration_text
+
+    clock = FakeClock(WALL)
+    fleet = synthetic_fleet(1, 2, seed=1, timezone="UTC")
+    sink = SlowSink(clock)
+    stop = threading.Event()
+    with caplog.at_level("INFO", logger="kilowatch.simulator.publisher"):
+        published = publish_fleet(
+            fleet,
+            sink,
+            replay_clock(WALL, 2 * 86400, 1.0),
+            history_from=WALL - 2 * 86400,
+            interval_s=300,
+            batch_size=24,
+            topic_prefix="kilowatch",
+            stop=stop,
+            count=2 * 288 + 1,
+            log_interval_s=60,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+    assert published == 2 * 288 + 1
+    messages = [record.getMessage() for record in caplog.records]
+    progress = [m for m in messages if m.startswith("backfill ") and "%" in m]
+    assert progress and progress[0].startswith("backfill ") and " %: readings up to " in progress[0]
+    done = [m for m in messages if m.startswith("backfill done: ")]
+    assert len(done) == 1 and "now live, a reading per meter every 300 s" in done[0]
+    assert messages.index(done[0]) > messages.index(progress[-1])
+    assert (duration_text(7_776_000), duration_text(5400), duration_text(0)) == (
+        "90d",
+        "1h30m",
+        "0s",
+    )
