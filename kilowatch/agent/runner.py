@@ -219,14 +219,14 @@ class Agent:
         self._receipts.append(receipt)
 
     def _apply_receipts(self, receipts: list[Receipt]) -> None:
-        """Delete what receipts say is stored or rejected (one transaction); log rejections."""
+        """Delete what receipts say is stored or rejected; log and count the rejections."""
         self.store.delete_runs(
-            [
-                *((meter, runs) for r in receipts for meter, runs in r.stored.items()),
-                *((entry.meter, entry.runs) for r in receipts for entry in r.rejected),
-            ]
+            [(meter, runs) for r in receipts for meter, runs in r.stored.items()]
         )
-        rejected = sum(receipt.rejected_readings for receipt in receipts)
+        # Counted as deleted here, so that a receipt delivered twice is not counted twice.
+        rejected = self.store.delete_runs(
+            [(entry.meter, entry.runs) for r in receipts for entry in r.rejected]
+        )
         for entry in (entry for receipt in receipts for entry in receipt.rejected):
             logger.error(
                 "the bridge rejected %d readings of meter %s (%s: %s); they are not sent again "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -101,3 +102,33 @@ def test_json_and_csv_numbers_mean_something() -> None:
         "amount": 1.16,
     }
     assert "16 % of" in str(bill_table(bill).columns[3]._cells[-1])
+
+
+def test_chart_leaves_demand_apart_and_gaps_empty(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from kilowatch.billing.chart import daily_components, draw_chart, measured_demand, parts_text
+    from kilowatch.billing.pricing import window_demand
+    from kilowatch.billing.usage import usage_by_period
+
+    readings = steady(10.0, 6)
+    readings = readings[(readings["ts"] <= OCT + 2 * DAY) | (readings["ts"] > OCT + 4 * DAY)]
+    bill = compute_bill(CAPPED, readings, "2026-10", now=OCT + 6 * DAY + 60)
+    daily = daily_components(CAPPED, bill, readings)
+    assert list(daily.columns) == ["energy", "fixed", "other"]  # demand is charged apart
+    assert daily["energy"].iloc[2:4].sum() == 0 and daily["energy"].iloc[0] == pytest.approx(24)
+    usage = usage_by_period(
+        CAPPED,
+        [bill.period],
+        readings["ts"].to_numpy(),
+        readings["interval_s"].to_numpy(),
+        readings["energy_kwh"].to_numpy(),
+    )[0]
+    windows = window_demand(CAPPED, bill.period, usage)
+    kw = measured_demand(windows, readings, 900)
+    gap = (windows.end_ts > OCT + 2 * DAY) & (windows.end_ts <= OCT + 4 * DAY)
+    assert np.isnan(kw[gap]).all() and np.allclose(kw[~gap & (windows.end_ts <= OCT + 6 * DAY)], 10)
+    text = parts_text(bill)
+    assert "Distribucion (10.0 kW)" in text and "fixed" in text and "total so far" in text
+    chart = tmp_path / "bill.png"
+    draw_chart(CAPPED, bill, readings, chart)
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
