@@ -11,6 +11,9 @@ from __future__ import annotations
 from kilowatch.alerts.model import Group, Math, Query, Reduce, Rule, Threshold
 
 DEMAND_DASHBOARD = "kw-demand"
+# Panels of dashboards/demand_watch.dashboard.py (ids in the order grid() lays them out).
+GAUGE_PANEL = 1
+BUDGET_PANEL = 4
 # A demand_watch point comes after every stored batch; one older than this is a bridge gone.
 DEMAND_RANGE_S = 120
 BUDGET_RANGE_S = 900
@@ -55,6 +58,7 @@ demand_peak_ahead = Rule(
     ),
     labels={"kind": "money", "severity": "critical"},
     dashboard_uid=DEMAND_DASHBOARD,
+    panel_id=GAUGE_PANEL,
 )
 
 BUDGET_TAGS = '"plant", "billing_period", "currency"'
@@ -80,6 +84,7 @@ bill_over_budget = Rule(
     for_="15m",
     labels={"kind": "money", "severity": "warning"},
     dashboard_uid=DEMAND_DASHBOARD,
+    panel_id=BUDGET_PANEL,
 )
 
 PF_TAGS = '"plant", "billing_period", "tariff"'

@@ -20,7 +20,7 @@ contact_points = [
             Receiver(
                 "kw-email",
                 "email",
-                {"addresses": "${KILOWATCH_ALERT_EMAIL}", "singleEmail": "false"},
+                {"addresses": "${KILOWATCH_ALERT_EMAIL}", "singleEmail": False},
             ),
         ),
     ),

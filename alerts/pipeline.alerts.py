@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from kilowatch.alerts.model import Group, Math, Query, Reduce, Rule, Threshold
 
-SILENT_MINUTES = 15  # three 5-minute intervals without a reading
+# No reading in the last 20 minutes, for 5 minutes in a row: four 5-minute intervals, or two
+# 15-minute ones (utility-grade meters, CFE's), up to 10 minutes late. A shorter window fires
+# between two readings of a 15-minute meter, every quarter of an hour.
+SILENT_MINUTES = 20
+SILENT_FOR_MINUTES = 5
 AGENT_SILENT_MINUTES = 5  # five status reports (one a minute, the agent's default)
 SEEN_RANGE_S = 86_400  # meters and agents known: those heard of in the last day
 BACKLOG_RANGE_S = 1800
@@ -27,12 +31,14 @@ meter_silent = Rule(
         Threshold("FIRING", "rate", "lt", 1e-9),
     ),
     summary="{{ $labels.plant }}/{{ $labels.meter }}: no reading for "
-    f"{SILENT_MINUTES} minutes",
+    f"{SILENT_MINUTES + SILENT_FOR_MINUTES} minutes",
     description=(
         "Meter {{ $labels.meter }} on line {{ $labels.line }} of plant {{ $labels.plant }} "
-        f"has sent no reading for {SILENT_MINUTES} minutes. Check the meter, its wiring and "
-        "the edge agent."
+        f"has sent no reading for {SILENT_MINUTES + SILENT_FOR_MINUTES} minutes. Its energy "
+        "is missing from the bill so far and the demand projection. Check the meter, its "
+        "wiring and the edge agent."
     ),
+    for_=f"{SILENT_FOR_MINUTES}m",
     labels={"kind": "pipeline", "severity": "warning"},
 )
 

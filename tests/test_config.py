@@ -23,7 +23,7 @@ def test_example_plant_file_loads_with_absolute_tariff_paths() -> None:
     [
         ("plants: [{id: p, timezone: Mars/Base, tariff: t.yaml}]", "plants.0.timezone"),
         ("plants: [{id: 'p 1', timezone: UTC, tariff: t.yaml}]", "plants.0.id"),
-        ("plants: [{id: p, timezone: UTC}]", "plants.0.tariff: Field required"),
+        ("plants: [{id: p, timezone: UTC}]", "line 1: plants.0.tariff: missing; add it"),
         (
             "plants: [{id: p, timezone: UTC, tariff: t.yaml, meters: [{id: m, line: nope}]}]",
             "line 'nope', which is not in lines",
@@ -33,9 +33,12 @@ def test_example_plant_file_loads_with_absolute_tariff_paths() -> None:
             " {id: p, timezone: UTC, tariff: t.yaml}]",
             "repeated: p",
         ),
-        ("plants: [{id: p, timezone: UTC, tariff: t.yaml, colour: red}]", "plants.0.colour"),
+        (
+            "plants: [{id: p, timezone: UTC, tariff: t.yaml, colour: red}]",
+            "plants.0.colour: unknown key; remove it or fix its spelling",
+        ),
         ("- just a list", "must be a mapping"),
-        ("plants: [", "not valid YAML"),
+        ("plants: [", "not valid YAML at line 1, column 10: expected the node content"),
     ],
 )
 def test_mistakes_name_the_key(tmp_path: Path, text: str, expected: str) -> None:

@@ -170,7 +170,9 @@ def _hash_tree(digest: hashlib._Hash, root: Path) -> None:
 def _deps_key(requirements: Iterable[str], platform: str = PLATFORM, pruned: bool = False) -> str:
     python = PYTHON_VERSION if platform != HOST_PLATFORM else f"{sys.version_info[:2]}"
     spec: dict[str, object] = {
-        "requirements": list(requirements), "platform": platform, "python": python
+        "requirements": list(requirements),
+        "platform": platform,
+        "python": python,
     }
     if pruned:  # unpruned sets keep their earlier key (and cache folder)
         spec["pruned"] = sorted(_PRUNED_DIRS | _PRUNED_DOC_DIRS | _PRUNED_SUFFIXES)
@@ -311,6 +313,20 @@ class TaskAssets:
         return {name: lambda_code(asset) for name, asset in self.assets.items()}
 
 
+def installed_distributions(root: Path) -> tuple[str, ...]:
+    """`name==version` of every distribution pip installed into `root` (its .dist-info)."""
+    pins = []
+    for info in sorted(root.glob("*.dist-info")):
+        fields: dict[str, str] = {}
+        for line in (info / "METADATA").read_text(encoding="utf-8").splitlines():
+            if not line:
+                break  # the headers end at the first blank line
+            key, _, value = line.partition(": ")
+            fields.setdefault(key, value.strip())
+        pins.append(f"{fields['Name']}=={fields['Version']}")
+    return tuple(pins)
+
+
 def build_task_asset(
     asset: TaskAsset,
     *,
@@ -320,19 +336,24 @@ def build_task_asset(
 ) -> LambdaAsset:
     """One group of workflow tasks' asset: only the distributions its handlers import, pruned.
 
-    `platform=HOST_PLATFORM`: the import-test twin (same list plus what the Lambda runtime
-    provides, boto3, built for this machine).
+    `platform=HOST_PLATFORM`: the import-test twin of the aarch64 asset: the very versions pip
+    chose for it (pinned; manylinux2014_aarch64 wheels are often older releases than the host's)
+    plus what the Lambda runtime provides (boto3), built for this machine, pruned alike.
     """
-    extra = RUNTIME_PROVIDED if platform == HOST_PLATFORM else ()
-    kind = "tasks" if platform != HOST_PLATFORM else "twin"
+    requirements = task_requirements(asset)
+    kind = f"tasks-{asset}"
+    if platform == HOST_PLATFORM:
+        lambda_asset = build_task_asset(asset, plant_file=plant_file, build_dir=build_dir)
+        requirements = (*installed_distributions(lambda_asset.path), *RUNTIME_PROVIDED)
+        kind = f"twin-{asset}"
     return build_lambda_asset(
         plant_file=plant_file,
         build_dir=build_dir,
         runtime_dir=ORCHESTRATION_RUNTIME_DIR,
-        requirements=task_requirements(asset, extra=extra),
+        requirements=requirements,
         platform=platform,
         prune=True,
-        kind=f"{kind}-{asset}",
+        kind=kind,
     )
 
 

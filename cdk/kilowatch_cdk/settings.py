@@ -103,8 +103,8 @@ class KilowatchSettings(BaseModel):
     max_azs: int = Field(2, ge=2, le=3, description="availability zones for subnets and endpoints")
     grafana: bool = Field(True, description="create the Amazon Managed Grafana workspace")
     workflows: bool = Field(
-        False,
-        description="create the Step Functions workflows (off: their asset exceeds Lambda's 250MB)",
+        True,
+        description="create the Step Functions workflows (client data, monthly billing, recost)",
     )
     sentry_dsn_secret_arn: str | None = Field(
         None,

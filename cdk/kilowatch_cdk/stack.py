@@ -23,7 +23,7 @@ from kilowatch_cdk.ingest.infrastructure import Ingest
 from kilowatch_cdk.monitoring.infrastructure import Monitoring
 from kilowatch_cdk.nag import acknowledgements
 from kilowatch_cdk.orchestration.infrastructure import Orchestration
-from kilowatch_cdk.packaging import LambdaAsset, lambda_code
+from kilowatch_cdk.packaging import LambdaAsset, TaskAssets, lambda_code
 from kilowatch_cdk.processing.infrastructure import Processing
 from kilowatch_cdk.settings import KilowatchSettings, SettingsError
 from kilowatch_cdk.storage.infrastructure import Storage
@@ -44,7 +44,8 @@ def plant_ids(settings: KilowatchSettings) -> list[str]:
 class KilowatchStack(Stack):
     """IoT Core -> Kinesis -> Lambda (the bridge's core) -> InfluxDB, Firehose/S3; alarms.
 
-    `orchestration_asset` (build_orchestration_asset) adds the Step Functions workflows.
+    `orchestration_asset` (build_orchestration_asset: one asset per group of workflow tasks)
+    adds the Step Functions workflows.
     """
 
     def __init__(
@@ -54,7 +55,7 @@ class KilowatchStack(Stack):
         *,
         settings: KilowatchSettings,
         lambda_asset: LambdaAsset,
-        orchestration_asset: LambdaAsset | None = None,
+        orchestration_asset: TaskAssets | None = None,
         env: Environment | None = None,
     ) -> None:
         super().__init__(
@@ -218,7 +219,7 @@ class KilowatchStack(Stack):
                 self,
                 "Orchestration",
                 key=self.key,
-                lambda_code=lambda_code(orchestration_asset),
+                lambda_code=orchestration_asset.code(),
                 lambda_environment={
                     "KILOWATCH_ENVIRONMENT": settings.env_name,
                     "KILOWATCH_CONFIG": f"{LAMBDA_TASK_ROOT}/{tasks_plant_file}",

@@ -92,6 +92,10 @@ def _check(found: Alerting, src_dir: Path) -> None:
         for rule in group.rules:
             refs = [step.ref for step in rule.steps]
             _unique(refs, f"refId in rule {rule.uid}", src_dir)
+            if (rule.dashboard_uid is None) != (rule.panel_id is None):
+                raise AlertBuildError(
+                    f"rule {rule.uid}: give both dashboard_uid and panel_id, or neither"
+                )
             if any("$" in value for value in rule.labels.values()):
                 # Grafana replaces $VAR in labels with environment variables.
                 raise AlertBuildError(f"rule {rule.uid}: labels must not contain '$'")

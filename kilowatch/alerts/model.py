@@ -126,7 +126,9 @@ class Rule:
     for_: str = "0s"
     labels: Mapping[str, str] = field(default_factory=dict)
     no_data: NoDataState = "OK"
+    # The dashboard panel an alert links to ("View panel"); Grafana needs both or neither.
     dashboard_uid: str | None = None
+    panel_id: int | None = None
 
     @property
     def condition(self) -> str:
@@ -136,19 +138,22 @@ class Rule:
         return [s for s in self.steps if isinstance(s, Query)]
 
     def to_provisioning(self) -> dict[str, Any]:
-        annotations = {"summary": self.summary, "description": self.description}
-        if self.dashboard_uid is not None:
-            annotations["__dashboardUid__"] = self.dashboard_uid
-        return {
+        out: dict[str, Any] = {
             "uid": self.uid,
             "title": self.title,
             "condition": self.condition,
             "data": [step.data() for step in self.steps],
+        }
+        if self.dashboard_uid is not None and self.panel_id is not None:
+            # The file format's fields (an __dashboardUid__ annotation needs __panelId__ too).
+            out["dashboardUid"] = self.dashboard_uid
+            out["panelId"] = self.panel_id
+        return out | {
             "noDataState": self.no_data,
             "execErrState": "Error",
             "for": self.for_,
             "labels": dict(self.labels),
-            "annotations": annotations,
+            "annotations": {"summary": self.summary, "description": self.description},
             "isPaused": False,
         }
 
@@ -174,11 +179,13 @@ class Group:
 
 @dataclass(frozen=True, slots=True)
 class Receiver:
-    """One integration of a contact point (email, slack, teams, webhook); secrets as $__env{}."""
+    """One integration of a contact point (email, slack, teams, webhook); secrets as
+    `${VAR}`, which Grafana replaces from its environment. Settings keep Grafana's types
+    (email `singleEmail` is a bool: Grafana refuses the text "false")."""
 
     uid: str
     type: Literal["email", "slack", "teams", "webhook"]
-    settings: Mapping[str, str]
+    settings: Mapping[str, str | bool]
 
     def to_provisioning(self) -> dict[str, Any]:
         return {

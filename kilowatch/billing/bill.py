@@ -138,7 +138,8 @@ def line_dict(line: BillLine) -> dict[str, Any]:
         "label": line.label,
         "quantity": None if percent else round(line.quantity, digits),
         "unit": line.unit,
-        "price": tidy(line.price),
+        # A computed percentage (power factor) to 4 decimals; a price as the tariff writes it.
+        "price": round(line.price, 4) if percent else tidy(line.price),
         "base": to_cents(line.quantity) if percent else None,
         "amount": line.amount,
     }

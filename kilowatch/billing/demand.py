@@ -139,12 +139,27 @@ def open_window(plant: PlantTariff, now: int) -> tuple[int, int] | None:
     return end - demand.window_s, end
 
 
-def demand_multiplier(plant: PlantTariff) -> float:
-    """What a pre-tax currency unit of demand charge costs with surcharges and taxes."""
+def demand_multiplier(plant: PlantTariff, bill: Bill | None = None) -> float:
+    """What a pre-tax currency unit of demand charge costs on the bill: with the power-factor
+    adjustment the bill applies to demand (CFE: a percentage of energy, demand and fixed
+    charges), then the surcharges and taxes on both, as `price` adds them."""
     billing = plant.tariff.billing
-    surcharges = sum(s.percent for s in billing.surcharges if "demand" in s.applies_to) / 100
-    taxes = sum(t.percent for t in billing.taxes if "demand" in t.applies_to) / 100
-    return (1 + surcharges) * (1 + plant.tariff.tax_percent / 100) + taxes
+    rule = billing.power_factor
+    pf = 0.0  # the adjustment per unit of demand charge
+    if bill is not None and rule is not None and "demand" in rule.applies_to:
+        pf = sum(
+            line.price / 100
+            for line in bill.lines
+            if line.kind == "power_factor" and line.unit == "%"
+        )
+
+    def share(applies_to: Sequence[str]) -> float:
+        """The part of a unit of demand charge (and its adjustment) in these components."""
+        return ("demand" in applies_to) + pf * ("power_factor" in applies_to)
+
+    surcharges = sum(s.percent / 100 * share(s.applies_to) for s in billing.surcharges)
+    taxes = sum(t.percent / 100 * share(t.applies_to) for t in billing.taxes)
+    return (1 + pf + surcharges) * (1 + plant.tariff.tax_percent / 100) + taxes
 
 
 def project_demand(
@@ -204,7 +219,8 @@ def project_demand(
     # The window's time-of-use period, as the bill decides it (a charge's `periods`).
     windows = window_demand(plant, period, with_window)
     window_period = str(windows.period[windows.end_ts == end][0])
-    multiplier = demand_multiplier(plant)
+    # The later periods the ratchet reaches are taken at this period's power factor.
+    multiplier = demand_multiplier(plant, after)
     ratchets = any(charge.ratchet is not None for charge in demand.charges)
     peaks_without = peaks(plant, period, without) if ratchets else {}
     peaks_with = peaks(plant, period, with_window) if ratchets else {}

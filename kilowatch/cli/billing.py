@@ -92,10 +92,10 @@ def plant_tariff(
 
 
 def check_chart_path(chart: Path, plant: str, period: str) -> Path:
-    """Where --chart writes: the file given (.png), or a file named after the bill inside a
-    folder given; refused before any work when it cannot be written."""
+    """--chart checked before any work: a .png file in a folder that exists, or a folder (the
+    bill then names its file in it, see run_bill)."""
     if chart.is_dir():
-        return chart / f"bill-{plant}-{period}.png"
+        return chart
     if chart.suffix.lower() != ".png":
         raise BillingError(
             f"--chart {chart} must name a .png file (or an existing folder to write into)"
@@ -154,6 +154,8 @@ def run_bill(
     else:
         Console(file=out, width=120).print(bill_table(bill, costing.zone))
     if chart is not None:
+        if chart.is_dir():
+            chart = chart / f"bill-{plant}{f'-{meter}' if meter else ''}-{target.label}.png"
         draw_chart(costing, bill, readings, chart)
         logger.info("chart written to %s", chart)
     return 0

@@ -389,9 +389,7 @@ def agent(
     from kilowatch.agent import AgentSettings, run_agent
 
     _setup_logging(log_level)
-    _run(
-        lambda: run_agent(AgentSettings.load(agent_config=agent_config, mqtt_url=mqtt_url)), ctx
-    )
+    _run(lambda: run_agent(AgentSettings.load(agent_config=agent_config, mqtt_url=mqtt_url)), ctx)
 
 
 TariffOption = Annotated[

@@ -78,7 +78,7 @@ def test_a_map_file_is_found_next_to_the_config(tmp_path: Path) -> None:
         ({"storage": {"on_full": "shrug"}}, "storage.on_full"),
         ({"storage": {"max_mb": 0}}, "storage.max_mb"),
         ({"drain": {"batch_readings": 5000}}, "drain.batch_readings"),
-        ({"polling": 5}, "polling: Extra inputs"),
+        ({"polling": 5}, "polling: unknown key; remove it"),
         (
             {"meters": [{"id": "a", "source": "simulated"}, {"id": "a", "source": "simulated"}]},
             "repeated: a",

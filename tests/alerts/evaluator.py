@@ -188,3 +188,22 @@ def evaluate(rule: Mapping[str, Any], url: str, db: str, now_s: int) -> Evaluati
     assert isinstance(final, dict), "the condition must be a number per series"
     firing = {labels for labels, value in final.items() if value != 0 and not math.isnan(value)}
     return Evaluation(firing, set(final) - firing, results)
+
+
+_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def duration_s(text: str) -> int:
+    """A Grafana duration such as "5m" in seconds."""
+    return int(text[:-1]) * _UNITS_S[text[-1]]
+
+
+def firing_after_for(
+    rule: Mapping[str, Any], url: str, db: str, now_s: int, every_s: int
+) -> set[Labels]:
+    """The instances firing at `now_s` once the rule's `for` is applied: pending becomes firing
+    only where the condition held at every evaluation (every `every_s`) for that long."""
+    firing = evaluate(rule, url, db, now_s).firing
+    for at in range(now_s - every_s, now_s - duration_s(rule["for"]) - 1, -every_s):
+        firing &= evaluate(rule, url, db, at).firing
+    return firing

@@ -35,12 +35,13 @@ class Row:
     energy_kwh: float
     power_kw: float | None = None
     reactive_kvarh: float | None = None
+    interval_s: int = INTERVAL_S
 
     def payload(self) -> dict[str, float | int]:
         out: dict[str, float | int] = {
             "ts": self.ts,
             "energy_kwh": self.energy_kwh,
-            "interval_s": INTERVAL_S,
+            "interval_s": self.interval_s,
         }
         if self.power_kw is not None:
             out["power_kw"] = self.power_kw

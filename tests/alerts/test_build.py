@@ -3,6 +3,7 @@ shape Grafana's file provisioning reads (apiVersion 1; groups, contactPoints, po
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,11 @@ HEAD = "from kilowatch.alerts.model import *\n"
             " labels={'plant': '$HOME'}),))]\n",
             "labels must not contain '$'",
         ),
+        (
+            HEAD + "groups = [Group('g', '1m', (Rule('a', 'A', (Query('A', 'x', 60),), 's', 'd',"
+            " dashboard_uid='kw-demand'),))]\n",
+            "rule a: give both dashboard_uid and panel_id, or neither",
+        ),
     ],
 )
 def test_a_broken_source_is_named(tmp_path: Path, text: str, message: str) -> None:
@@ -181,3 +187,32 @@ def test_the_cli_builds_checks_and_says_what_is_wrong(tmp_path: Path) -> None:
     assert runner.invoke(app, ["alerts", "check", "--out", out]).exit_code == 0
     result = runner.invoke(app, ["alerts", "build", "--src", str(tmp_path / "none")])
     assert result.exit_code == 2 and "error: alert folder" in result.output
+
+
+def test_rules_link_to_a_dashboard_panel_as_file_provisioning_reads_it() -> None:
+    """Grafana's file provisioning reads `dashboardUid` and `panelId` (rules_types.go); an
+    `__dashboardUid__` annotation without `__panelId__` fails its validation ("both annotations
+    __dashboardUid__ and __panelId__ must be specified")."""
+    dashboards = {}
+    for path in Path("provisioning/grafana/dashboards/kilowatch").glob("*.json"):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        dashboards[document["uid"]] = {p["id"] for p in document["panels"]}
+    linked = 0
+    for group in load(RULES_FILE)["groups"]:
+        for rule in group["rules"]:
+            assert not {"__dashboardUid__", "__panelId__"} & set(rule["annotations"])
+            if "dashboardUid" in rule:
+                assert rule["panelId"] in dashboards[rule["dashboardUid"]], rule["uid"]
+                linked += 1
+    assert linked >= 2  # the demand and budget rules open the demand watch
+
+
+def test_contact_point_settings_have_the_types_grafana_unmarshals() -> None:
+    """Grafana's receivers unmarshal settings into typed Go structs (email: singleEmail bool):
+    the text "false" is refused and the contact point with it."""
+    for point in load(CONTACT_POINTS_FILE)["contactPoints"]:
+        for receiver in point["receivers"]:
+            settings = receiver["settings"]
+            if receiver["type"] == "email" and "singleEmail" in settings:
+                assert isinstance(settings["singleEmail"], bool), point["name"]
+            assert all(isinstance(v, str | bool) for v in settings.values())

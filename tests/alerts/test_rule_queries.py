@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from kilowatch.alerts.build import RULES_FILE, render_all
-from tests.alerts.evaluator import Evaluation, evaluate
+from tests.alerts.evaluator import Evaluation, evaluate, firing_after_for
 from tests.alerts.plantdata import (
     INTERVAL_S,
     Pipeline,
@@ -29,6 +29,7 @@ from tests.alerts.plantdata import (
     agent_status,
     hourly_messages,
     raw_message,
+    readings_message,
     status_message,
 )
 from tests.tariff.samples import local
@@ -174,6 +175,26 @@ def test_meter_silent(run) -> None:
     assert len(result.normal) == 4
     before = run("kw-meter-silent", SILENT_FROM + 10 * 60)  # quiet for only 10 minutes
     assert not before.firing and len(before.normal) == 5
+
+
+def test_a_quarter_hour_meter_is_not_silent_between_its_readings(
+    influxdb: Any, influx_db_name: str, rules: dict[str, dict[str, Any]]
+) -> None:
+    """Utility-grade meters (CFE's) send a reading every 15 minutes, a few minutes late: the
+    rule, evaluated every minute, must not fire between two readings, only on a real gap."""
+    rule, day = rules["kw-meter-silent"], local(HMO, 2026, 10, 20)
+    stops = day + 10 * 3600  # the meter's last reading ends at 10:00
+    pipeline, lines = Pipeline(), []
+    for ts in range(day + 900, stops + 1, 900):
+        row = Row(ts, 25.0, interval_s=900)
+        lines += pipeline.store([readings_message("hmo", "main", [row], ts + 240)], ts + 240)
+    influxdb.write(influx_db_name, lines, precision="ns")
+    # Until the 10:15 reading arrives, 4 minutes late at 10:19, the 10:00 one is the newest.
+    for now in range(stops, stops + 19 * 60 + 1, 60):
+        assert not firing_after_for(rule, influxdb.url, influx_db_name, now, 60), now - stops
+    # It never comes: at 10:30 the meter has been silent for two of its intervals.
+    gone = firing_after_for(rule, influxdb.url, influx_db_name, stops + 30 * 60, 60)
+    assert {dict(labels)["meter"] for labels in gone} == {"main"}
 
 
 def test_agent_silent(run) -> None:

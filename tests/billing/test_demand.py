@@ -322,3 +322,40 @@ def test_the_points_carry_the_schemas_tags() -> None:
     ):
         head = line.split(" ", 1)[0].split(",")
         assert [pair.split("=")[0] for pair in head[1:]] == list(tags)
+
+
+def test_money_at_stake_includes_the_power_factor_penalty_on_demand() -> None:
+    """CFE-style: a power-factor penalty is a percentage of energy, demand and fixed charges,
+    so a new peak costs the penalty on its demand too (as the bill's total shows)."""
+    tariff = plant(
+        {**FLAT, "tax_percent": 16},
+        UTC,
+        demand={"charges": [{"name": "demand", "per_kw": 10}]},
+        power_factor={
+            "penalty": {"threshold": 0.9, "factor": 0.6, "max_percent": 120},
+            "applies_to": ["energy", "demand", "fixed"],
+        },
+    )
+    # Power factor 0.8 (kvarh = 0.75 kWh): a 0.6 x (0.9 / 0.8 - 1) = 7.5 % penalty.
+    history = readings([local(UTC, 2026, 10, 1, 0, 15)], 25.0, reactive_kvarh=18.75)
+    inside = readings([W + 300, W + 600, W + 900], 35.0 / 3, 300, reactive_kvarh=8.75)
+    running = RunningBill(tariff, "hmo")
+    for part in (history, inside):
+        running.add_many(
+            "m1", part["ts"], part["interval_s"], part["energy_kwh"], part["reactive_kvarh"]
+        )
+    result = DemandWatch(running)
+    result.observe(
+        "m1", inside["ts"].to_numpy(), inside["interval_s"].to_numpy(), inside["energy_kwh"]
+    )
+    [p] = result.demand(W + 900)
+    assert p.projected_kw == pytest.approx(140.0)
+    assert p.demand_at_stake == 400.00  # 40 kW above the 100 kW peak x 10/kW
+    before = compute_bill(tariff, history, "2026-10")
+    after = compute_bill(tariff, pd.concat([history, inside]), "2026-10")
+    assert after.power_factor == pytest.approx(0.8)
+    # 400 x 1.075 (penalty) x 1.16 (tax) = 498.80, not 400 x 1.16 = 464.00.
+    assert p.money_at_stake == 498.80
+    # The rest of the difference is the window's energy (and the penalty and tax on it).
+    energy = after.subtotal("energy") - before.subtotal("energy")
+    assert after.total - before.total == pytest.approx(498.80 + energy * 1.075 * 1.16, abs=0.02)

@@ -31,6 +31,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager  # noqa: E402
 from aws_cdk import aws_sns as sns  # noqa: E402
 from aws_cdk.assertions import Match, Template  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
+from kilowatch_cdk.orchestration.assets import TASK_ASSETS  # noqa: E402
 from kilowatch_cdk.orchestration.infrastructure import (  # noqa: E402
     DISTRIBUTED_AFTER_DAYS,
     RUNTIME_DIR,
@@ -41,7 +42,7 @@ from kilowatch_cdk.orchestration.infrastructure import (  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def synthesis(
+def unit_synthesis(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Orchestration, Stack, Template, list[Any]]:
     """One synth of Orchestration in a test stack with its own key, VPC, secret and topic,
@@ -90,14 +91,16 @@ def synthesis(
 
 
 @pytest.fixture(scope="module")
-def synth(synthesis: Any) -> tuple[Orchestration, Stack, Template]:
+def synth(unit_synthesis: Any) -> tuple[Orchestration, Stack, Template]:
     """The construct, its stack and the template."""
-    return synthesis[:3]
+    return unit_synthesis[:3]
 
 
-def test_no_cdk_nag_finding_is_left_in_the_unit(synthesis: Any) -> None:
+def test_no_cdk_nag_finding_is_left_in_the_unit(unit_synthesis: Any) -> None:
     """By-design findings are acknowledged with reasons in Orchestration._acknowledge."""
-    ours = [f for f in synthesis[3] if "/Orchestration/" in f[1] or "BucketNotifications" in f[1]]
+    ours = [
+        f for f in unit_synthesis[3] if "/Orchestration/" in f[1] or "BucketNotifications" in f[1]
+    ]
     assert ours == []
 
 
@@ -395,3 +398,83 @@ def test_moto_accepts_each_definition(
             roleArn="arn:aws:iam::123456789012:role/kilowatch-sfn",
         )
         assert created["stateMachineArn"].endswith(f":stateMachine:{name}")
+
+
+# --- in the whole stack (the session's synth, tests/cdk/conftest.py) ------------------------
+
+
+def test_the_stack_has_the_workflows_by_default() -> None:
+    from kilowatch_cdk.settings import KilowatchSettings
+
+    assert KilowatchSettings().workflows is True
+
+
+def test_each_task_runs_from_its_own_groups_asset(
+    stack: Any, template_json: dict[str, Any]
+) -> None:
+    """Functions of one asset share its code; the three assets differ (each under 250 MB)."""
+    orchestration = stack.orchestration
+    assert orchestration is not None
+    keys: dict[str, set[str]] = {name: set() for name in TASK_ASSETS}
+    for name, function in orchestration.functions.items():
+        logical = stack.resolve(stack.get_logical_id(function.node.default_child))
+        code = template_json["Resources"][logical]["Properties"]["Code"]
+        keys[TASKS[name].asset].add(json.dumps(code, sort_keys=True))
+    assert all(len(codes) == 1 for codes in keys.values()), keys
+    assert len(set().union(*keys.values())) == len(TASK_ASSETS)
+
+
+def test_one_code_per_asset_is_required_when_a_mapping_is_given() -> None:
+    from kilowatch_cdk.orchestration.infrastructure import _codes
+
+    code = lambda_.Code.from_asset(str(RUNTIME_DIR))
+    assert set(_codes(code)) == set(TASK_ASSETS)
+    with pytest.raises(ValueError, match="billing"):
+        _codes({"client-data": code, "recost": code})
+
+
+def _aws_services_the_tasks_call() -> set[str]:
+    """The boto3 clients the task handlers create (boto3.client("NAME") in the runtime)."""
+    import ast
+
+    tree = ast.parse((RUNTIME_DIR / "orchestration_tasks.py").read_text(encoding="utf-8"))
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "client"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+
+
+def test_every_aws_service_the_tasks_call_has_an_endpoint_in_their_subnets(
+    stack: Any, template_json: dict[str, Any]
+) -> None:
+    """The task functions run in subnets without a route out: each AWS API they call needs a
+    VPC endpoint (S3: gateway; others: interface with private DNS, reachable from the clients'
+    group). Notifications are published by the state machines (SNS integration), not by Lambda."""
+    services = _aws_services_the_tasks_call()
+    assert services == {"s3", "secretsmanager"}
+    endpoints = [
+        r["Properties"]
+        for r in template_json["Resources"].values()
+        if r["Type"] == "AWS::EC2::VPCEndpoint"
+    ]
+
+    def named(service: str) -> list[dict[str, Any]]:
+        return [e for e in endpoints if f".{service}" in json.dumps(e["ServiceName"])]
+
+    (s3_endpoint,) = named("s3")
+    assert s3_endpoint["VpcEndpointType"] == "Gateway"
+    (secrets,) = named("secretsmanager")
+    assert secrets["VpcEndpointType"] == "Interface" and secrets["PrivateDnsEnabled"] is True
+    definitions = json.dumps(
+        [
+            r["Properties"]["DefinitionString"]
+            for r in template_json["Resources"].values()
+            if r["Type"] == "AWS::StepFunctions::StateMachine"
+        ]
+    )
+    assert definitions.count(":sns:publish") == 3  # one Notify per workflow, from the machine

@@ -1,13 +1,30 @@
-"""The Lambda asset built with pip alone: aarch64 cp312 wheels, no pandas, ≤ 50 MB zipped."""
+"""The Lambda assets built with pip alone: aarch64 cp312 wheels; the processing one without pandas
+and ≤ 50 MB zipped, each workflow task asset with only its imports and under Lambda's 250 MB."""
 
 from __future__ import annotations
 
+import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from kilowatch_cdk import packaging
-from kilowatch_cdk.packaging import LambdaAsset, lambda_requirements, zipped_size_bytes
+from kilowatch_cdk.orchestration.assets import LAZY_IMPORTS, TASK_ASSETS, TaskAsset
+from kilowatch_cdk.orchestration.infrastructure import TASKS
+from kilowatch_cdk.packaging import (
+    HOST_PLATFORM,
+    LAMBDA_MAX_UNZIPPED_BYTES,
+    LambdaAsset,
+    TaskAssets,
+    build_task_asset,
+    lambda_requirements,
+    prune_packages,
+    task_requirements,
+    unzipped_size_bytes,
+    zipped_size_bytes,
+)
 from kilowatch_cdk.settings import KilowatchSettings
 
 MAX_ZIPPED_BYTES = 50 * 1024 * 1024  # the issue's bound (Lambda itself allows 50 MB zipped uploads)
@@ -85,3 +102,160 @@ def test_the_ingest_path_imports_without_pandas() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- the workflow tasks' assets -------------------------------------------------------------
+
+TASKS_MODULE = packaging.ORCHESTRATION_RUNTIME_DIR / "orchestration_tasks.py"
+# Too big for a task asset and imported by no task (the enpi regression, InfluxDB 3's client).
+NEVER_IN_TASKS = {"scipy", "statsmodels", "influxdb3-python", "influxdb-client-3", "datafusion"}
+
+
+def _names(requirements: tuple[str, ...]) -> set[str]:
+    return {packaging._requirement_name(r) for r in requirements}
+
+
+def test_each_task_asset_asks_only_for_what_its_tasks_import() -> None:
+    client, billing, recost = (_names(task_requirements(name)) for name in TASK_ASSETS)
+    assert {"pandas", "pandera", "pyarrow", "openpyxl", "greenbutton-objects"} <= client
+    assert "matplotlib" in billing and "pyarrow" not in billing
+    assert recost < billing and "matplotlib" not in recost
+    for names in (client, billing, recost):
+        assert not names & NEVER_IN_TASKS
+        assert "boto3" not in names  # the Lambda runtime has it
+    assert {spec.asset for spec in TASKS.values()} == set(TASK_ASSETS)
+
+
+def test_pruning_drops_tests_and_sources_but_never_modules_or_libraries(tmp_path: Path) -> None:
+    files = {
+        "pkg/__init__.py": "x" * 10,
+        "pkg/core.py": "x" * 10,
+        "pkg/_ext.cpython-312-aarch64-linux-gnu.so": "x" * 10,
+        "pkg/libarrow.so.2000": "x" * 10,
+        "pkg/data/font.ttf": "x" * 10,
+        "pkg/testing.py": "x" * 10,  # a module named like a test helper: kept
+        "pkg/tests/__init__.py": "x" * 10,
+        "pkg/tests/test_core.py": "x" * 100,
+        "pkg/_ext.pyx": "x" * 10,
+        "pkg/include/arrow/api.h": "x" * 10,
+        "pkg/core.pyi": "x" * 10,
+        "pkg/docs/index.rst": "x" * 10,
+        "pkg/doc/__init__.py": "x" * 10,  # a package called doc: kept
+    }
+    for name, body in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(body)
+    freed = prune_packages(tmp_path)
+    left = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
+    assert left == {
+        "pkg/__init__.py",
+        "pkg/core.py",
+        "pkg/_ext.cpython-312-aarch64-linux-gnu.so",
+        "pkg/libarrow.so.2000",
+        "pkg/data/font.ttf",
+        "pkg/testing.py",
+        "pkg/doc/__init__.py",
+    }
+    assert freed == 110 + 10 * 4
+
+
+@pytest.mark.parametrize("name", TASK_ASSETS)
+def test_each_task_asset_fits_lambda(orchestration_asset: TaskAssets, name: TaskAsset) -> None:
+    """Lambda unzips a function's code into at most 250 MB (262,144,000 bytes)."""
+    asset = orchestration_asset.assets[name]
+    unzipped, zipped = unzipped_size_bytes(asset.path), zipped_size_bytes(asset.path)
+    print(f"task asset {name}: {unzipped / 2**20:.1f} MiB unzipped, {zipped / 2**20:.1f} MiB zip")
+    assert unzipped <= LAMBDA_MAX_UNZIPPED_BYTES
+    root = asset.path
+    assert (root / "orchestration_tasks.py").is_file() and (root / "kilowatch").is_dir()
+    assert (root / orchestration_asset.plant_file_in_asset).is_file()
+    binaries = [p.name for p in root.rglob("*.so")]
+    assert any(b.endswith("cpython-312-aarch64-linux-gnu.so") for b in binaries)
+    assert all("x86_64" not in b for b in binaries)
+    assert not list(root.rglob("tests")) and not list(root.rglob("*.pyx"))
+    present = {p.name.split("-")[0].lower() for p in root.glob("*.dist-info")}
+    assert not present & {"scipy", "statsmodels", "boto3", "botocore"}
+
+
+def _handler_imports(asset: TaskAsset) -> list[str]:
+    """Every module the asset's handlers import inside their bodies (and the helpers they call)."""
+    tree = ast.parse(TASKS_MODULE.read_text(encoding="utf-8"))
+    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    helpers = [name for name in functions if name.startswith("_") or name in ("s3", "influx")]
+    wanted = {spec.handler for spec in TASKS.values() if spec.asset == asset} | {"task"}
+    source = " ".join(ast.unparse(functions[name]) for name in wanted)
+    wanted |= {name for name in helpers if f"{name}(" in source}
+    found: set[str] = set()
+    for name in wanted:
+        for node in ast.walk(functions[name]):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+    return sorted(found)
+
+
+# What each asset must be able to do beyond importing: the calls that load optional parts.
+_SMOKE: dict[TaskAsset, str] = {
+    "client-data": (
+        "import io, pandas as pd\n"
+        "buffer = io.BytesIO()\n"
+        "pd.DataFrame({'day': pd.to_datetime(['2026-10-05']), 'units': [1.5]}).to_parquet(buffer)\n"
+        "assert pd.read_parquet(io.BytesIO(buffer.getvalue()))['units'].tolist() == [1.5]\n"
+    ),
+    "billing": (
+        "import io, matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "figure, axes = plt.subplots()\n"
+        "axes.plot([1, 2], [3, 4])\n"
+        "buffer = io.BytesIO()\n"
+        "figure.savefig(buffer, format='png')\n"
+        "assert buffer.getvalue()[:4] == b'\\x89PNG'\n"
+    ),
+    "recost": "",
+}
+
+
+@pytest.fixture(scope="module")
+def twins(cdk_settings: KilowatchSettings) -> dict[TaskAsset, LambdaAsset]:
+    """Each task asset's host-platform twin (built once, cached in cdk/build/)."""
+    return {
+        name: build_task_asset(
+            name, plant_file=cdk_settings.plant_file_path, platform=HOST_PLATFORM
+        )
+        for name in TASK_ASSETS
+    }
+
+
+@pytest.mark.parametrize("name", TASK_ASSETS)
+def test_the_handlers_import_with_only_their_assets_packages(
+    twins: dict[TaskAsset, LambdaAsset], name: TaskAsset, tmp_path: Path
+) -> None:
+    """The asset is aarch64 and this machine x86_64, so its binaries cannot load here: the test
+    uses the asset's twin, built by the same packaging code (build_task_asset with
+    platform=HOST_PLATFORM) from the very versions pip chose for the asset, pruned by the same
+    prune_packages, plus boto3 (the Lambda runtime's). A fresh interpreter without site-packages
+    (`python -S`, PYTHONPATH = the twin alone) imports the handler module, every module the
+    asset's handlers import (also those imported lazily inside functions), and runs the calls
+    that load optional parts (Parquet, the PNG chart)."""
+    twin = twins[name]
+    modules = ["orchestration_tasks", *_handler_imports(name), *LAZY_IMPORTS[name]]
+    code = (
+        "import importlib, sys\n"
+        f"for module in {modules!r}:\n"
+        "    importlib.import_module(module)\n"
+        f"{_SMOKE[name]}"
+        "outside = [m.__file__ for m in list(sys.modules.values())\n"
+        "           if getattr(m, '__file__', None) and 'site-packages' in m.__file__]\n"
+        "assert not outside, outside\n"
+        "for absent in ('scipy', 'statsmodels'):\n"
+        "    assert importlib.util.find_spec(absent) is None, absent\n"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(twin.path), "MPLBACKEND": "Agg",
+           "MPLCONFIGDIR": str(tmp_path), "HOME": str(tmp_path)}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]

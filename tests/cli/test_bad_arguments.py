@@ -263,6 +263,9 @@ def test_version_help_and_defaults(workdir: Path) -> None:
     assert (version.code, version.stdout.strip()) == (0, f"kilowatch {__version__}")
     short = run(["-h"], workdir)
     assert short.code == 0 and "bridge" in short.stdout
+    for path, _ in commands():  # every command of every group takes -h
+        shown = run([*path, "-h"], workdir)
+        assert shown.code == 0 and "Usage:" in shown.stdout, (path, shown)
     for command in ("bridge", "simulate", "bill", "recost", "agent"):
         shown = run([command, "-h"], workdir)
         assert shown.code == 0, shown

@@ -295,7 +295,26 @@ def test_chart_into_a_folder_and_refused_paths(
     influxdb: InfluxDB1, influx_db_name: str, tmp_path: Path
 ) -> None:
     pytest.importorskip("matplotlib")
-    assert check_chart_path(tmp_path, "p1", "2026-10") == tmp_path / "bill-p1-2026-10.png"
+    assert check_chart_path(tmp_path, "p1", "2026-10") == tmp_path
+    config = plant_file(tmp_path, BILLED)
+    store(
+        influxdb,
+        influx_db_name,
+        config,
+        "m1",
+        [{"ts": OCT + QUARTER, "energy_kwh": 1.0, "interval_s": QUARTER}],
+    )
+    source = InfluxSource(influxdb.url, influx_db_name)
+    run_bill(
+        config=config,
+        plant="p1",
+        period="current",
+        influx=source,
+        out=io.StringIO(),
+        chart=tmp_path,
+        now=float(OCT + 86400),
+    )
+    assert (tmp_path / "bill-p1-2026-10.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(BillingError, match="folder /nonexistent/dir does not exist"):
         check_chart_path(Path("/nonexistent/dir/x.png"), "p1", "2026-10")
     with pytest.raises(BillingError, match=r"must name a \.png file"):

@@ -58,3 +58,36 @@ def test_backfill_arrives_complete_as_contract_payloads(
         assert started - 86400 < stamps[0] and stamps[-1] <= finished
         # What arrived is exactly what the model says, register and all.
         assert readings == meter.readings(stamps[0], 300, 288, stamps[0] // 300)
+
+
+@pytest.mark.integration
+def test_a_refused_login_stops_it_with_status_2(tmp_path: Path) -> None:
+    """One policy (kilowatch.mqtt.connection.LOGIN_REFUSED): refused before it ever connected,
+    the settings are wrong; the simulator says so and exits 2 instead of retrying forever."""
+    import subprocess
+
+    from tests.support.services import kilowatch_argv, require_binary
+
+    passwords = tmp_path / "passwd"
+    subprocess.run(
+        [require_binary("mosquitto_passwd", "mosquitto"), "-b", "-c", str(passwords), "sim", "ok"],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    with Mosquitto(password_file=passwords, workdir=tmp_path / "broker") as broker:
+        done = subprocess.run(
+            kilowatch_argv(
+                "simulate",
+                *("--plants", "1", "--meters", "1", "--count", "1"),
+                *("--mqtt-url", f"mqtt://sim:wrong@127.0.0.1:{broker.port}"),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the broker "), done.stderr
+    assert "refused the simulator's login" in last and "wrong" not in last

@@ -29,6 +29,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from kilowatch_cdk.orchestration.assets import TASK_ASSETS, TaskAsset
+
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 HANDLER_MODULE = "orchestration_tasks"  # runtime/orchestration_tasks.py, at the asset's top level
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -56,9 +58,10 @@ RESULT_WRITER_V2_FLAG = "@aws-cdk/aws-stepfunctions:useDistributedMapResultWrite
 
 @dataclass(frozen=True, kw_only=True)
 class TaskSpec:
-    """A Lambda task: its handler function, memory and timeout."""
+    """A Lambda task: its handler function, code asset, memory and timeout."""
 
     handler: str
+    asset: TaskAsset  # which asset holds what it imports (orchestration/assets.py)
     memory_mb: int
     timeout: Duration
     needs_influx: bool = True
@@ -66,22 +69,31 @@ class TaskSpec:
 
 
 TASKS: dict[str, TaskSpec] = {
-    "validate": TaskSpec(handler="validate", memory_mb=2048, timeout=Duration.minutes(5),
-                         needs_influx=False, description="validate a client upload (pandera)"),
-    "load": TaskSpec(handler="load", memory_mb=2048, timeout=Duration.minutes(10),
+    "validate": TaskSpec(handler="validate", asset="client-data", memory_mb=2048,
+                         timeout=Duration.minutes(5), needs_influx=False,
+                         description="validate a client upload (pandera)"),
+    "load": TaskSpec(handler="load", asset="client-data", memory_mb=2048,
+                     timeout=Duration.minutes(10),
                      description="write validated client data to InfluxDB"),
-    "indicators": TaskSpec(handler="indicators", memory_mb=2048, timeout=Duration.minutes(10),
+    "indicators": TaskSpec(handler="indicators", asset="client-data", memory_mb=2048,
+                           timeout=Duration.minutes(10),
                            description="energy intensity of the uploaded days"),
-    "plan_billing": TaskSpec(handler="plan_billing", memory_mb=512, timeout=Duration.minutes(1),
-                             needs_influx=False, description="the plants and period to bill"),
-    "bill_plant": TaskSpec(handler="bill_plant", memory_mb=2048, timeout=Duration.minutes(10),
+    "plan_billing": TaskSpec(handler="plan_billing", asset="billing", memory_mb=512,
+                             timeout=Duration.minutes(1), needs_influx=False,
+                             description="the plants and period to bill"),
+    "bill_plant": TaskSpec(handler="bill_plant", asset="billing", memory_mb=2048,
+                           timeout=Duration.minutes(10),
                            description="one plant's bill: JSON, CSV and PNG to S3"),
-    "plan_recost": TaskSpec(handler="plan_recost", memory_mb=512, timeout=Duration.minutes(1),
-                            needs_influx=False, description="the days of a recost range"),
-    "recost_day": TaskSpec(handler="recost_day", memory_mb=2048, timeout=Duration.minutes(10),
+    "plan_recost": TaskSpec(handler="plan_recost", asset="recost", memory_mb=512,
+                            timeout=Duration.minutes(1), needs_influx=False,
+                            description="the days of a recost range"),
+    "recost_day": TaskSpec(handler="recost_day", asset="recost", memory_mb=2048,
+                           timeout=Duration.minutes(10),
                            description="re-cost one day of a plant's stored readings"),
-    "summarize": TaskSpec(handler="summarize", memory_mb=512, timeout=Duration.minutes(2),
-                          needs_influx=False, description="collect a run's results in S3"),
+    # Standard library and requests only: it rides in the smallest asset.
+    "summarize": TaskSpec(handler="summarize", asset="recost", memory_mb=512,
+                          timeout=Duration.minutes(2), needs_influx=False,
+                          description="collect a run's results in S3"),
 }  # fmt: skip
 MACHINE_TIMEOUTS = {
     "client-data": Duration.hours(2),
@@ -99,7 +111,7 @@ class Orchestration(Construct):
         construct_id: str,
         *,
         key: kms.IKey,
-        lambda_code: lambda_.Code,
+        lambda_code: lambda_.Code | Mapping[TaskAsset, lambda_.Code],
         lambda_environment: Mapping[str, str],
         vpc: ec2.IVpc,
         security_group: ec2.ISecurityGroup,
@@ -114,8 +126,10 @@ class Orchestration(Construct):
         billing_schedule: events.Schedule | None = None,
         s3_gateway_endpoint: bool = True,
     ) -> None:
-        """`lambda_code`: an asset holding kilowatch with its `data` and `chart` extras (pandas,
-        pandera, matplotlib) and runtime/orchestration_tasks.py at its top level.
+        """`lambda_code`: per asset name of orchestration/assets.py (client-data, billing,
+        recost), the code holding kilowatch, the packages those tasks import and
+        runtime/orchestration_tasks.py at its top level (packaging.build_orchestration_asset);
+        one Code for every task is accepted too (it must then hold all their packages).
         `s3_gateway_endpoint`: add the S3 gateway endpoint the tasks need in private subnets
         (turn it off when the VPC has one already: a route table takes one per service)."""
         super().__init__(scope, construct_id)
@@ -164,6 +178,7 @@ class Orchestration(Construct):
             description="kilowatch workflow tasks: HTTPS to S3 through its gateway endpoint",
         )
         self.egress.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.HTTPS, "S3 (gateway endpoint)")
+        codes = _codes(lambda_code)
         self.functions: dict[str, lambda_.Function] = {}
         environment = {
             **lambda_environment,
@@ -181,7 +196,7 @@ class Orchestration(Construct):
                 runtime=RUNTIME,
                 architecture=lambda_.Architecture.ARM_64,
                 handler=f"{HANDLER_MODULE}.{spec.handler}",
-                code=lambda_code,
+                code=codes[spec.asset],
                 memory_size=spec.memory_mb,
                 timeout=spec.timeout,
                 environment=environment,
@@ -202,7 +217,7 @@ class Orchestration(Construct):
             "monthly-billing": self._machine("monthly-billing", self._monthly_billing()),
             "recost": self._machine("recost", self._recost()),
         }
-        self._triggers(billing_schedule)
+        self._triggers(billing_schedule, removal_policy)
         self._alarms(alarm_topic)
         self._acknowledge()
 
@@ -512,7 +527,9 @@ class Orchestration(Construct):
 
     # --- triggers and alarms ---------------------------------------------------------------
 
-    def _triggers(self, billing_schedule: events.Schedule | None) -> None:
+    def _triggers(
+        self, billing_schedule: events.Schedule | None, removal_policy: RemovalPolicy
+    ) -> None:
         dead_letters = sqs.Queue(
             self,
             "TriggerDeadLetters",
@@ -520,6 +537,7 @@ class Orchestration(Construct):
             encryption_master_key=self.key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
+            removal_policy=removal_policy,  # undelivered starts are data: kept like the buckets
         )
         self.upload_rule = events.Rule(
             self,
@@ -703,6 +721,21 @@ _BY_DESIGN = (
 
 
 AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+
+
+def _codes(
+    code: lambda_.Code | Mapping[TaskAsset, lambda_.Code],
+) -> Mapping[TaskAsset, lambda_.Code]:
+    """The code of every task asset: the mapping given, or one Code for them all."""
+    if isinstance(code, lambda_.Code):
+        return dict.fromkeys(TASK_ASSETS, code)
+    missing = [name for name in TASK_ASSETS if name not in code]
+    if missing:
+        raise ValueError(
+            f"lambda_code has no code for the task asset(s) {', '.join(missing)}; give one per "
+            f"name of {', '.join(TASK_ASSETS)} (packaging.build_orchestration_asset builds them)"
+        )
+    return code
 
 
 def _camel(name: str) -> str:
