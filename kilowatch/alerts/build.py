@@ -8,7 +8,6 @@ removed by a build and reported by a check).
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import yaml
 
 from kilowatch.alerts.model import ContactPoint, Group, MuteTiming, Policy
+from kilowatch.generated import drift, load_source, write_generated
 
 SUFFIX = ".alerts.py"
 DEFAULT_SRC_DIR = Path("alerts")
@@ -44,7 +44,9 @@ class Alerting:
 def sources(src_dir: Path) -> list[Path]:
     """The `*.alerts.py` files of a folder, sorted by name."""
     if not src_dir.is_dir():
-        raise AlertBuildError(f"alert folder {src_dir} does not exist")
+        raise AlertBuildError(
+            f"alert folder {src_dir} does not exist; run from the repository's root or pass --src"
+        )
     found = sorted(src_dir.glob(f"*{SUFFIX}"))
     if not found:
         raise AlertBuildError(f"no *{SUFFIX} files in {src_dir}")
@@ -52,16 +54,7 @@ def sources(src_dir: Path) -> list[Path]:
 
 
 def _module(source: Path) -> Any:
-    name = f"_kilowatch_alerts_{source.name[: -len(SUFFIX)]}"
-    spec = importlib.util.spec_from_file_location(name, source)
-    if spec is None or spec.loader is None:
-        raise AlertBuildError(f"{source} cannot be loaded as Python")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as err:  # the file is someone's code: report any failure with its name
-        raise AlertBuildError(f"{source} failed: {type(err).__name__}: {err}") from err
-    return module
+    return load_source(source, f"_kilowatch_alerts_{source.name[: -len(SUFFIX)]}", AlertBuildError)
 
 
 def load(src_dir: Path) -> Alerting:
@@ -146,34 +139,15 @@ def render_all(src_dir: Path | str) -> dict[str, str]:
 
 def build_alerts(src_dir: Path | str, out_dir: Path | str) -> list[Path]:
     """Write the provisioning files (unchanged files are left alone; others' YAML removed)."""
-    out_dir = Path(out_dir)
-    rendered = render_all(src_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in rendered.items():
-        path = out_dir / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-        written.append(path)
-    for stale in sorted(out_dir.glob("*.yaml")):
-        if stale.name not in rendered:
-            stale.unlink()
-    return written
+    return write_generated(render_all(src_dir), Path(out_dir), "*.yaml")
 
 
 def check_alerts(src_dir: Path | str, out_dir: Path | str) -> list[str]:
     """Sentences naming each provisioning file that is missing, different or without a source."""
-    out_dir = Path(out_dir)
-    rendered = render_all(src_dir)
-    problems = []
-    for name, text in rendered.items():
-        path = out_dir / name
-        if not path.exists():
-            problems.append(f"{path} is missing; {REBUILD_HINT}")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"{path} differs from what {src_dir}/*{SUFFIX} give; {REBUILD_HINT}")
-    if out_dir.is_dir():
-        for stale in sorted(out_dir.glob("*.yaml")):
-            if stale.name not in rendered:
-                problems.append(f"{stale} is not generated from {src_dir}; {REBUILD_HINT}")
-    return problems
+    return drift(
+        render_all(src_dir),
+        Path(out_dir),
+        "*.yaml",
+        source_of=lambda _name: f"{src_dir}/*{SUFFIX}",
+        hint=REBUILD_HINT,
+    )

@@ -34,7 +34,7 @@ from kilowatch.bridge.settings import BridgeSettings
 from kilowatch.contract import Rejection
 from kilowatch.influx.schema import LineLayout, plant_info_line
 from kilowatch.influx.writer import InfluxWriteError, InfluxWriter, write_with_retry
-from kilowatch.mqtt.connection import mqtt_client
+from kilowatch.mqtt.connection import LOGIN_REFUSED, mqtt_client
 from kilowatch.mqtt.receive import RECEIVE_CLIENTS, Publish, ReceiveClient
 from kilowatch.processing import Key, Message, Processed, Processor
 from kilowatch.settings import SettingsError
@@ -42,7 +42,6 @@ from kilowatch.settings import SettingsError
 logger = logging.getLogger(__name__)
 
 UNREACHABLE_LOG_S = 60.0
-LOGIN_REFUSED = (134, 135)  # CONNACK: bad user name or password, not authorized
 IDLE_S = 0.2  # how often the main thread, with nothing to batch, checks for stop()
 QUIET_S = 0.002  # no message for this long: the batch has all it will get soon
 BATCH_MAX_BYTES = 1_000_000  # of payloads (~15,000 readings in arrays): batches overlap

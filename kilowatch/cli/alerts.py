@@ -14,6 +14,7 @@ from kilowatch.alerts.build import (
     build_alerts,
     check_alerts,
 )
+from kilowatch.cli.generated import run_build, run_check
 
 app = typer.Typer(
     help="Grafana alert rules, contact points and notification policy as code.",
@@ -27,24 +28,10 @@ OutOption = Annotated[Path, typer.Option("--out", help="folder Grafana provision
 @app.command("build")
 def build(src: SrcOption = DEFAULT_SRC_DIR, out: OutOption = DEFAULT_OUT_DIR) -> None:
     """Write rules.yaml, contact-points.yaml and policies.yaml into the provisioning folder."""
-    try:
-        written = build_alerts(src, out)
-    except AlertBuildError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    for path in written:
-        typer.echo(f"wrote {path}")
+    run_build(lambda: build_alerts(src, out), (AlertBuildError,))
 
 
 @app.command("check")
 def check(src: SrcOption = DEFAULT_SRC_DIR, out: OutOption = DEFAULT_OUT_DIR) -> None:
     """Exit 1 when the provisioning files differ from what the Python generates."""
-    try:
-        problems = check_alerts(src, out)
-    except AlertBuildError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    for problem in problems:
-        typer.echo(problem, err=True)
-    if problems:
-        raise typer.Exit(1)
+    run_check(lambda: check_alerts(src, out), (AlertBuildError,), f"{out} matches {src}")

@@ -23,6 +23,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from kilowatch.metermodel.model import Register, SimulatedMeter
+from kilowatch.settings import SettingsError
 from kilowatch.signals import stop_on_signals
 from kilowatch.simulator.fleet import build_fleet
 from kilowatch.simulator.settings import SimulatorSettings
@@ -199,8 +200,12 @@ def run_modbus_server(
     server = ModbusMeters(units, layout, host, port)
     try:
         server.start()
-    except OSError as err:
-        raise OSError(err.errno, f"cannot listen on {host}:{port}: {err.strerror}") from None
+    except (OSError, RuntimeError) as err:  # pymodbus: RuntimeError("Could not start listen")
+        server.stop()
+        raise SettingsError(
+            f"--modbus {port}: cannot listen on {host}:{port} ({err}); is the port taken? "
+            "(ports below 1024 need root)"
+        ) from None
     plants = sorted({unit.meter.plant for unit in units})
     logger.info(
         "serving %d simulated meters on modbus://%s:%d as %s (%s), unit ids 1..%d",

@@ -4,10 +4,13 @@ and ≤ 50 MB zipped, each workflow task asset with only its imports and under L
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kilowatch_cdk import packaging
@@ -259,3 +262,138 @@ def test_the_handlers_import_with_only_their_assets_packages(
         capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+# The handlers of each asset, run one after the other in its twin (JSON of each result printed).
+_RUNS: dict[TaskAsset, str] = {
+    "client-data": (
+        "key = 'uploads/sea/production/october.csv'\n"
+        "validated = t.validate({'bucket': 'ingest', 'key': key, 'execution': 'e'})\n"
+        "done = [validated, t.load({'validated': validated['summary'], 'execution': 'e'}),\n"
+        "        t.indicators({'validated': validated['summary'], 'execution': 'e'})]\n"
+    ),
+    "billing": (
+        "done = [t.plan_billing({'period': '2026-10'}),\n"
+        "        t.bill_plant({'plant': 'sea', 'period': '2026-10', 'execution': 'b'})]\n"
+    ),
+    "recost": (
+        "done = [t.plan_recost({'plant': 'sea', 'from': '2026-10-05', 'to': '2026-10-08'}),\n"
+        "        t.recost_day({'plant': 'sea', 'day': '2026-10-06', 'execution': 'r'}),\n"
+        "        t.summarize({'workflow': 'recost', 'execution': 'r', 'steps': {}})]\n"
+    ),
+}
+
+
+def _store_readings(influxdb: Any, db: str, plant_file: Path) -> None:
+    """Three days of 15-minute readings of meter assembly-01 of plant sea, as the bridge
+    stores them (kilowatch.processing costs them, kilowatch.influx.schema lays them out)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from kilowatch.config import load_config
+    from kilowatch.influx.schema import LineLayout
+    from kilowatch.processing import Message, Processor
+
+    start = int(datetime(2026, 10, 5, tzinfo=ZoneInfo("America/Los_Angeles")).timestamp())
+    payload = [
+        {"ts": start + 900 * (k + 1), "energy_kwh": 10.0 + k % 4, "interval_s": 900}
+        for k in range(3 * 96)
+    ]
+    messages = [Message("kilowatch/sea/assembly-01/readings", json.dumps(payload).encode(), 0.0)]
+    processed = Processor(load_config(plant_file)).process(messages, now=start + 4 * 86_400)
+    lines = [line for batch in LineLayout().batch_lines(processed, messages) for line in batch]
+    influxdb.write(db, lines, precision="ns")
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on a free loopback port (the twins' boto3 reaches it by URL)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", TASK_ASSETS)
+def test_the_tasks_run_with_only_their_assets_packages(
+    twins: dict[TaskAsset, LambdaAsset],
+    name: TaskAsset,
+    s3_endpoint: str,
+    influxdb: Any,
+    influx_db_name: str,
+    tmp_path: Path,
+) -> None:
+    """Each asset's handlers run end to end in its host twin (see the import test above for
+    what a twin is), with the plant file bundled in it: S3 is moto's server (what moto cannot
+    show: IAM, KMS, the VPC endpoints), InfluxDB a real 1.x. Proves the lazy imports inside
+    kilowatch (pandera, openpyxl, the chart) and the asset's package versions, which are older
+    than a developer's (manylinux2014 wheels), do the job."""
+    import boto3
+
+    twin = twins[name]
+    plant_file = twin.path / twin.plant_file_in_asset
+    _store_readings(influxdb, influx_db_name, plant_file)
+    aws = {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    results = f"results-{influx_db_name.replace('_', '-')[:40]}".lower()
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket=results)
+    if name == "client-data":
+        s3.create_bucket(Bucket="ingest")
+        s3.put_object(
+            Bucket="ingest",
+            Key="uploads/sea/production/october.csv",
+            Body=b"date,line,product,units\n2026-10-05,assembly,widget,120\n"
+            b"2026-10-06,assembly,widget,130\n",
+        )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(twin.path),
+        "HOME": str(tmp_path),
+        "MPLCONFIGDIR": str(tmp_path),
+        **aws,
+        "KILOWATCH_RESULTS_BUCKET": results,
+        "KILOWATCH_CONFIG": str(plant_file),
+        "KILOWATCH_INFLUX_URL": influxdb.url,
+        "KILOWATCH_INFLUX_BUCKET": influx_db_name,
+        "KILOWATCH_INFLUX_VERSION": "1",
+        "KILOWATCH_INFLUX_TOKEN": "",
+    }
+    code = (
+        "import json, sys\n"
+        "import orchestration_tasks as t\n"
+        f"{_RUNS[name]}"
+        "print(json.dumps(done))\n"
+        "assert 'scipy' not in sys.modules and 'statsmodels' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    done = json.loads(result.stdout.strip().splitlines()[-1])
+    summaries = [step["summary"] for step in done]
+    if name == "client-data":
+        assert summaries[0]["rows"] == 2 and summaries[1] == {"plant": "sea", "points": 2}
+        assert summaries[2]["line_days"] == 2
+    elif name == "billing":
+        assert summaries[0]["plants"] == ["hmo", "sea"] and summaries[1]["total"] > 0
+        png = s3.get_object(Bucket=results, Key="billing/2026-10/sea/bill.png")["Body"].read()
+        assert png[:4] == b"\x89PNG"
+    else:
+        assert summaries[0]["count"] == 3 and summaries[1]["points"] == 96
+        assert done[2]["results"] == f"s3://{results}/runs/recost/r.json"

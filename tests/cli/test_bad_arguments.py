@@ -302,3 +302,15 @@ def test_plant_file_errors_give_file_and_line(workdir: Path) -> None:
     broken = run(["bridge", "-c", "broken.yaml"], workdir)
     check(broken, "a plant file that is not YAML")
     assert broken.stderr.startswith("error: plant file broken.yaml is not valid YAML at line 3")
+
+
+def test_simulate_modbus_on_a_taken_port(workdir: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        outcome = run(["simulate", "--modbus", str(port)], workdir)
+    check(outcome, "simulate --modbus on a port in use")
+    assert f"error: --modbus {port}: cannot listen on 127.0.0.1:{port}" in outcome.stderr
