@@ -125,6 +125,33 @@ class Processed:
             plant: costed.columns.without(plant, refused) for plant, costed in self.costed.items()
         }
 
+    def stored_ts(self, refused: Container[Key] = frozenset()) -> dict[int, list[int]]:
+        """The timestamps stored of each message with accepted readings (by message index):
+        its accepted readings but those InfluxDB refused, by (plant, meter, ts)."""
+        return {
+            index: [ts for ts in timestamps if (plant, meter, ts) not in refused]
+            for index, plant, meter, timestamps in self._message_ts()
+        }
+
+    def refused_ts(self, refused: Container[Key]) -> dict[int, list[int]]:
+        """The timestamps InfluxDB refused, of each message (by index) that had any refused."""
+        out = {}
+        for index, plant, meter, timestamps in self._message_ts():
+            found = [ts for ts in timestamps if (plant, meter, ts) in refused]
+            if found:
+                out[index] = found
+        return out
+
+    def _message_ts(self) -> list[tuple[int, str, str, list[int]]]:
+        """(message index, plant, meter, timestamps) of each message's accepted readings."""
+        return [
+            (index, plant, meter, costed.columns.ts[start:stop].tolist())
+            for plant, costed in self.costed.items()
+            for (meter, start, stop), index in zip(
+                costed.columns.runs, costed.messages, strict=True
+            )
+        ]
+
     def reading_keys(self, index: int) -> list[Key]:
         """(plant, meter, ts) of each accepted reading of message `index`, in order."""
         for plant, costed in self.costed.items():

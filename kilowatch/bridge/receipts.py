@@ -12,24 +12,6 @@ from kilowatch.contract.receipts import build_receipts, message_agent
 from kilowatch.processing import Key, Message, Processed
 
 
-def stored_ts_by_message(
-    processed: Processed, wanted: Container[int], refused: Container[Key] = frozenset()
-) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
-    """The timestamps stored and the timestamps refused by the database, of each wanted message."""
-    stored: dict[int, list[int]] = {}
-    refused_ts: dict[int, list[int]] = {}
-    for plant, costed in processed.costed.items():
-        for (meter, start, stop), index in zip(costed.columns.runs, costed.messages, strict=True):
-            if index not in wanted:
-                continue
-            timestamps = costed.columns.ts[start:stop].tolist()
-            if refused:
-                refused_ts[index] = [ts for ts in timestamps if (plant, meter, ts) in refused]
-                timestamps = [ts for ts in timestamps if (plant, meter, ts) not in refused]
-            stored[index] = timestamps
-    return stored, refused_ts
-
-
 def batch_receipts(
     messages: Sequence[Message],
     processed: Processed,
@@ -45,12 +27,11 @@ def batch_receipts(
     }
     if not wanted:
         return []
-    stored, refused_ts = stored_ts_by_message(processed, wanted, refused)
     return build_receipts(
         [(m.topic, m.payload) if i in wanted else (m.topic, b"") for i, m in enumerate(messages)],
-        stored,
+        processed.stored_ts(refused),
         {i: r for i, r in processed.set_aside.items() if i in wanted},
         now,
         prefix,
-        refused_ts,
+        processed.refused_ts(refused),
     )

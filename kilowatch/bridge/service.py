@@ -31,13 +31,13 @@ from kilowatch.bridge.health import BridgeHealth, Window
 from kilowatch.bridge.receipts import batch_receipts
 from kilowatch.bridge.rejection_log import RejectionLog
 from kilowatch.bridge.settings import BridgeSettings
-from kilowatch.contract import Rejection
 from kilowatch.influx.schema import LineLayout, plant_info_line
 from kilowatch.influx.writer import InfluxWriteError, InfluxWriter, write_with_retry
 from kilowatch.mqtt.connection import LOGIN_REFUSED, mqtt_client
 from kilowatch.mqtt.receive import RECEIVE_CLIENTS, Publish, ReceiveClient
 from kilowatch.processing import Key, Message, Processed, Processor
 from kilowatch.settings import SettingsError
+from kilowatch.storage import store_batch
 
 logger = logging.getLogger(__name__)
 
@@ -432,55 +432,14 @@ class Bridge:
 
     def _write_batch(self, batch: Batch) -> set[Key] | None:
         """Store every message's lines; the (plant, meter, ts) of the readings InfluxDB refused
-        (set aside in `rejected`), None if stopped first."""
-        lines = [line for per_message in batch.lines for line in per_message]
-        try:
-            return set() if self._write_until_stored(lines) else None
-        except InfluxWriteError as err:
-            logger.warning("InfluxDB refused a batch (%s); writing its messages one by one", err)
-        refused: set[Key] = set()
-        for index, (message, message_lines) in enumerate(
-            zip(batch.messages, batch.lines, strict=True)
-        ):
-            try:
-                if not self._write_until_stored(message_lines):
-                    return None
-                continue
-            except InfluxWriteError:
-                pass
-            # Which points does InfluxDB refuse? One at a time. A message's energy points are
-            # its last lines, one per accepted reading, in order.
-            keys = batch.processed.reading_keys(index)
-            first_energy = len(message_lines) - len(keys)
-            errors = []
-            for number, line in enumerate(message_lines):
-                try:
-                    if not self._write_until_stored([line]):
-                        return None
-                except InfluxWriteError as err:
-                    errors.append(f"{err} (the point: {line[:500]})")
-                    if number >= first_energy:
-                        refused.add(keys[number - first_energy])
-            if errors and not self._set_aside(message, errors):
-                return None
-        return refused
-
-    def _set_aside(self, message: Message, errors: list[str]) -> bool:
-        """Store what InfluxDB said of a message's refused points in `rejected`; False if
-        stopped first."""
-        rejection = Rejection(
-            "storage_rejected",
-            f"InfluxDB refused {len(errors)} point(s) of this message: {'; '.join(errors)}"[:2000],
-            payload=message.payload,
+        (set aside in `rejected`, see kilowatch.storage), None if stopped first."""
+        return store_batch(
+            self._write_until_stored,
+            batch.messages,
+            batch.processed,
+            batch.lines,
+            self._layout.rejected_lines,
         )
-        lines = self._layout.rejected_lines([rejection], message.received_at)
-        try:
-            return self._write_until_stored(lines)
-        except InfluxWriteError as err:
-            logger.error(
-                "InfluxDB refused even the rejection record, dropping the message: %s", err
-            )
-            return True
 
     def _write_until_stored(self, lines: list[str]) -> bool:
         """Write in chunks of batch_size lines until all are stored.

@@ -101,6 +101,26 @@ def test_the_bridge_projects_the_open_window_after_a_stored_batch(
 
 
 @pytest.mark.integration
+def test_the_projection_stays_fresh_between_batches(
+    mosquitto: Any, influxdb: Any, influx_db_name: str, tmp_path: Path
+) -> None:
+    """Meters sending every 5 or 15 minutes make a batch that often: with the billing points
+    (every BILLING_INTERVAL_S), the open window is projected again, so the demand rule (which
+    reads the last 2 minutes) sees the window it must warn about until it closes."""
+    bridge = start_bridge(mosquitto, influxdb, influx_db_name, tmp_path)
+    try:
+        publish(mosquitto, int(time.time()) // 60 * 60)
+        query = 'SELECT "seconds_left" FROM "demand_watch" WHERE "charge" = \'Distribucion\''
+        deadline = time.monotonic() + 30
+        while len(rows := influxdb.query(query, influx_db_name)) < 3:
+            assert time.monotonic() < deadline, f"only {len(rows)} demand_watch points"
+            time.sleep(0.3)
+    finally:
+        bridge.stop()
+    assert len({row["time"] for row in rows}) == len(rows)
+
+
+@pytest.mark.integration
 def test_no_projection_when_turned_off(
     mosquitto: Any, influxdb: Any, influx_db_name: str, tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from kilowatch.contract import MAX_PAYLOAD_BYTES
 from tests.bridge.conftest import (
     StartBridge,
     count_points,
@@ -212,7 +213,9 @@ BAD_INPUTS = [
     ),
     (
         "kilowatch/sea/assembly-01/readings",
-        b'{"ts": 1795178400, "energy_kwh": 1, "pad": "' + b"x" * 300_000 + b'"}',
+        # Over the contract's limit yet under the broker's max_packet_size (which has room for
+        # the topic), so it reaches the bridge: a broker without that limit lets larger ones in.
+        b'{"ts": 1795178400, "energy_kwh": 1, "pad": "' + b"x" * MAX_PAYLOAD_BYTES + b'"}',
         "payload_too_large",
     ),
     ("kilowatch/nowhere/m1/readings", b'{"ts": 1795178400, "energy_kwh": 1}', "unknown_plant"),

@@ -33,6 +33,7 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MOSQUITTO_PROVISIONING = REPO_ROOT / "provisioning" / "mosquitto"
 NO_LOSS_QUEUES_CONF = MOSQUITTO_PROVISIONING / "conf.d" / "no-loss-queues.conf"
+PACKET_SIZE_CONF = MOSQUITTO_PROVISIONING / "conf.d" / "packet-size.conf"
 
 START_TIMEOUT_S = 30.0  # generous: the machine is shared and influxd can take seconds to open
 STOP_TIMEOUT_S = 10.0
@@ -446,6 +447,8 @@ class Mosquitto(_Server):
                 f"# from {NO_LOSS_QUEUES_CONF.relative_to(REPO_ROOT)}",
                 no_loss_queue_settings(),
             ]
+        # Every test broker enforces the shipped packet limit, as the product's broker does.
+        lines += [f"# from {PACKET_SIZE_CONF.relative_to(REPO_ROOT)}", PACKET_SIZE_CONF.read_text()]
         lines += self.extra_conf
         return "\n".join(lines) + "\n"
 
