@@ -42,11 +42,21 @@ demand_peak_ahead = Rule(
         _last("LEFT", "demand_watch", "seconds_left", DEMAND_RANGE_S, DEMAND_TAGS),
         _last("STAKE", "demand_watch", "money_at_stake", DEMAND_RANGE_S, DEMAND_TAGS),
         _last("KW", "demand_watch", "projected_kw", DEMAND_RANGE_S, DEMAND_TAGS),
+        # Above the plant's own limit; null where the plant sets none (then NaN, never > 0).
+        Query(
+            "LIMIT",
+            'SELECT last("projected_kw") - last("limit_kw") FROM "demand_watch" '
+            f"WHERE $timeFilter GROUP BY {DEMAND_TAGS}",
+            DEMAND_RANGE_S,
+        ),
         Reduce("over", "OVER"),
         Reduce("left", "LEFT"),
         Reduce("stake", "STAKE"),
         Reduce("kw", "KW"),
-        Math("FIRING", "$over > 0 && $left > 0"),
+        Reduce("overlimit", "LIMIT"),
+        # Over the peak with money at stake, or over the plant's limit: a new peak that costs
+        # nothing (CFE's load-factor cap billing instead) is no reason to shed load.
+        Math("FIRING", "$over > 0 && $left > 0 && ($stake > 0 || $overlimit > 0)"),
     ),
     summary="{{ $labels.plant }}: this window is heading for a new {{ $labels.charge }} peak",
     description=(
@@ -150,9 +160,8 @@ idle_load = Rule(
 )
 
 groups = [
-    Group(
-        "kilowatch-money",
-        "10s",  # the demand window closes in minutes: evaluate often
-        (demand_peak_ahead, bill_over_budget, power_factor_penalty, idle_load),
-    )
+    # The demand window closes in minutes: evaluate often (a cheap query of the last 2 min).
+    Group("kilowatch-demand", "10s", (demand_peak_ahead,)),
+    # Rules held for 15-30 minutes, one reading a week of energy: once a minute is plenty.
+    Group("kilowatch-money", "1m", (bill_over_budget, power_factor_penalty, idle_load)),
 ]

@@ -62,17 +62,16 @@ def coverage_text(bill: Bill, zone: ZoneInfo | None = None) -> str:
 def bill_table(bill: Bill, zone: ZoneInfo | None = None) -> Table:
     """The bill line by line, as a utility bill shows it, with the total."""
     period = bill.period
-    scope = f"meter {bill.meter} of plant {bill.plant}" if bill.meter else f"plant {bill.plant}"
-    partial = coverage_text(bill, zone)
+    scope = bill.scope or "bill"
+    if bill.plant:
+        scope = f"meter {bill.meter} of plant {bill.plant}" if bill.meter else f"plant {bill.plant}"
     title = (
-        f"{scope if bill.plant else bill.scope or 'bill'}: {period.first_day} to "
-        f"{period.next_first_day} ({period.days} days), tariff {bill.tariff}"
-        + (
-            f"\n{partial.upper() if bill.coverage and bill.coverage.in_progress else partial}"
-            if partial
-            else ""
-        )
+        f"{scope}: {period.first_day} to {period.next_first_day} ({period.days} days), "
+        f"tariff {bill.tariff}"
     )
+    partial = coverage_text(bill, zone)
+    if partial:  # a bill so far is shouted: it must not pass for the bill
+        title += "\n" + (partial if bill.final else partial.upper())
     table = Table(title=title, show_footer=True)
     table.add_column("charge", footer="total so far" if not bill.final else "total")
     table.add_column("quantity", justify="right")

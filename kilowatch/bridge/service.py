@@ -475,6 +475,12 @@ class Bridge:
             lines += [plant_info_line(info, now) for info in self._processor.plant_info(now)]
             if self._running is not None:
                 lines += self._running.lines(now)
+                # Between batches too (meters may send every 15 minutes): the demand rule
+                # reads the last 2 minutes of demand_watch.
+                if self._settings.demand_watch:
+                    lines += self._running.demand_lines(
+                        now, self._settings.demand_watch_interval_s
+                    )
         try:
             self._writer.write(lines)
         except InfluxWriteError as err:

@@ -57,7 +57,9 @@ class BridgeSettings(MqttSettings, InfluxSettings):
         "before its receipts (proves that an agent resends what lost its receipt)",
     )
     demand_watch: bool = Field(
-        True, description="write demand_watch and budget_watch points after stored batches"
+        True,
+        description="write demand_watch and budget_watch points after stored batches and "
+        "with the billing points",
     )
     demand_watch_interval_s: float = Field(
         1.0, gt=0, description="at most this often (the next stored batch brings them)"

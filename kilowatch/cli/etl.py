@@ -7,14 +7,16 @@ so `kilowatch --help` stays fast.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from kilowatch.cli.etl_settings import EtlSettings
 
 app = typer.Typer(
     help="Load the data clients send: production volumes, utility bills, energy baselines.",
@@ -27,37 +29,71 @@ FileArgument = Annotated[Path, typer.Argument(help="CSV or Excel (.xlsx) file")]
 PlantOption = Annotated[
     str | None, typer.Option(help="plant id (may be left out when the plant file has one)")
 ]
+# Defaults come from kilowatch.settings (EtlSettings): a flag left out means its env var.
 ConfigOption = Annotated[
-    Path,
-    typer.Option("--config", "-c", envvar="KILOWATCH_CONFIG", help="plant file"),
-]
-UrlOption = Annotated[
-    str, typer.Option(envvar="KILOWATCH_INFLUX_URL", help="InfluxDB URL (env KILOWATCH_INFLUX_URL)")
-]
-BucketOption = Annotated[
-    str,
+    Path | None,
     typer.Option(
-        envvar="KILOWATCH_INFLUX_BUCKET",
-        help="bucket, or 1.x database (env KILOWATCH_INFLUX_BUCKET)",
+        "--config",
+        "-c",
+        help="plant file (env KILOWATCH_CONFIG) [default: config/kilowatch.example.yaml]",
     ),
 ]
-OrgOption = Annotated[str, typer.Option(envvar="KILOWATCH_INFLUX_ORG", help="organisation (2.x)")]
-VersionOption = Annotated[str, typer.Option(help="InfluxDB API: auto, 1 or 2")]
+UrlOption = Annotated[
+    str | None,
+    typer.Option(help="InfluxDB URL (env KILOWATCH_INFLUX_URL) [default: http://localhost:8086]"),
+]
+BucketOption = Annotated[
+    str | None,
+    typer.Option(help="bucket, or 1.x database (env KILOWATCH_INFLUX_BUCKET) [default: kilowatch]"),
+]
+OrgOption = Annotated[
+    str | None,
+    typer.Option(help="organisation, 2.x (env KILOWATCH_INFLUX_ORG) [default: kilowatch]"),
+]
+VersionOption = Annotated[
+    str | None,
+    typer.Option(help="InfluxDB API: auto, 1 or 2 (env KILOWATCH_INFLUX_VERSION) [default: auto]"),
+]
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="validate the file only: read and write nothing")
 ]
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="also write a CSV")]
 LogOption = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR")]
 
-DEFAULT_PLANT_FILE = Path("config/kilowatch.example.yaml")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-DEFAULT_INFLUX_URL = "http://localhost:8086"
+FLAGS = {  # the flag of each setting, to name the one a person typed
+    "config": "--config",
+    "influx_url": "--influx-url",
+    "influx_bucket": "--influx-bucket",
+    "influx_org": "--influx-org",
+    "influx_version": "--influx-version",
+}
+
+
+def _load(
+    config: Path | None,
+    url: str | None,
+    bucket: str | None,
+    org: str | None,
+    version: str | None,
+) -> EtlSettings:
+    """The settings: the flags given over the KILOWATCH_* env vars."""
+    from kilowatch.cli.etl_settings import EtlSettings
+
+    return EtlSettings.load(
+        config=config,
+        influx_url=url,
+        influx_bucket=bucket,
+        influx_org=org,
+        influx_version=version,
+    )
 
 
 def _run(main: Callable[[], int], log_level: str) -> None:
     """Run a command; a problem a person must fix becomes 'error: ...' and exit status 2."""
     from kilowatch.errors import USER_ERRORS
     from kilowatch.etl.errors import EtlError
+    from kilowatch.settings import SettingsError
 
     if log_level.upper() not in LOG_LEVELS:
         levels = ", ".join(LOG_LEVELS)
@@ -71,54 +107,51 @@ def _run(main: Callable[[], int], log_level: str) -> None:
     errors: tuple[type[Exception], ...] = (EtlError, *USER_ERRORS)
     try:
         code = main()
+    except SettingsError as err:
+        named = [
+            f"{FLAGS[field] if given and field in FLAGS else 'KILOWATCH_' + field.upper()}: {why}"
+            for field, why, given in err.problems
+        ]
+        typer.echo(f"error: {'; '.join(named) or err}", err=True)
+        raise typer.Exit(2) from None
     except errors as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
 
 
-def _influx(url: str, bucket: str, org: str, version: str, dry_run: bool) -> Any:
-    from kilowatch.etl.influx import InfluxSettings
-
-    if dry_run:
-        return None
-    if version not in ("auto", "1", "2"):
-        typer.echo(f"error: --influx-version must be auto, 1 or 2, not {version!r}", err=True)
-        raise typer.Exit(2)
-    # The token only ever comes from the environment.
-    token = os.environ.get("KILOWATCH_INFLUX_TOKEN", "")
-    return InfluxSettings(url.rstrip("/"), bucket, org, token, version)
-
-
 @app.command("production")
 def production(
     file: FileArgument,
     plant: PlantOption = None,
-    config: ConfigOption = DEFAULT_PLANT_FILE,
+    config: ConfigOption = None,
     output: OutputOption = None,
     dry_run: DryRunOption = False,
-    influx_url: UrlOption = DEFAULT_INFLUX_URL,
-    influx_bucket: BucketOption = "kilowatch",
-    influx_org: OrgOption = "kilowatch",
-    influx_version: VersionOption = "auto",
+    influx_url: UrlOption = None,
+    influx_bucket: BucketOption = None,
+    influx_org: OrgOption = None,
+    influx_version: VersionOption = None,
     log_level: LogOption = "INFO",
 ) -> None:
     """Production volumes (date or start, line, product, units [, shift]) -> measurement
     `production`; then energy intensity (kWh and cost per unit) per line and local day."""
     from kilowatch.etl.commands import run_production
 
-    influx = _influx(influx_url, influx_bucket, influx_org, influx_version, dry_run)
-    _run(
-        lambda: run_production(file, config=config, plant=plant, influx=influx, output=output),
-        log_level,
-    )
+    def main() -> int:
+        settings = _load(config, influx_url, influx_bucket, influx_org, influx_version)
+        influx = None if dry_run else settings.influx()
+        return run_production(
+            file, config=settings.config, plant=plant, influx=influx, output=output
+        )
+
+    _run(main, log_level)
 
 
 @app.command("bill")
 def bill(
     file: Annotated[Path, typer.Argument(help="bills (.csv, .xlsx) or Green Button (.xml)")],
     plant: PlantOption = None,
-    config: ConfigOption = DEFAULT_PLANT_FILE,
+    config: ConfigOption = None,
     threshold: Annotated[
         float, typer.Option(help="flag differences above this many percent")
     ] = 2.0,
@@ -131,37 +164,37 @@ def bill(
     ] = "utility",
     output: OutputOption = None,
     dry_run: DryRunOption = False,
-    influx_url: UrlOption = DEFAULT_INFLUX_URL,
-    influx_bucket: BucketOption = "kilowatch",
-    influx_org: OrgOption = "kilowatch",
-    influx_version: VersionOption = "auto",
+    influx_url: UrlOption = None,
+    influx_bucket: BucketOption = None,
+    influx_org: OrgOption = None,
+    influx_version: VersionOption = None,
     log_level: LogOption = "INFO",
 ) -> None:
     """Utility bills: reconcile them with kilowatch's, per month and component (CSV, Excel);
     or load Green Button intervals as the utility meter's readings (XML)."""
     from kilowatch.etl.commands import run_bill
 
-    influx = _influx(influx_url, influx_bucket, influx_org, influx_version, dry_run)
-    _run(
-        lambda: run_bill(
+    def main() -> int:
+        settings = _load(config, influx_url, influx_bucket, influx_org, influx_version)
+        return run_bill(
             file,
-            config=config,
+            config=settings.config,
             plant=plant,
-            influx=influx,
+            influx=None if dry_run else settings.influx(),
             threshold_percent=threshold,
             intervals=intervals,
             meter=meter,
             output=output,
-        ),
-        log_level,
-    )
+        )
+
+    _run(main, log_level)
 
 
 @app.command("enpi")
 def enpi(
     file: FileArgument,
     plant: PlantOption = None,
-    config: ConfigOption = DEFAULT_PLANT_FILE,
+    config: ConfigOption = None,
     baseline_end: Annotated[
         str | None,
         typer.Option(help="last day of the baseline, e.g. 2026-06-30 (default: first half)"),
@@ -171,10 +204,10 @@ def enpi(
     ] = None,
     output: OutputOption = None,
     dry_run: DryRunOption = False,
-    influx_url: UrlOption = DEFAULT_INFLUX_URL,
-    influx_bucket: BucketOption = "kilowatch",
-    influx_org: OrgOption = "kilowatch",
-    influx_version: VersionOption = "auto",
+    influx_url: UrlOption = None,
+    influx_bucket: BucketOption = None,
+    influx_org: OrgOption = None,
+    influx_version: VersionOption = None,
     log_level: LogOption = "INFO",
 ) -> None:
     """Energy performance indicators: a baseline of energy on production (and degree-days)
@@ -189,16 +222,17 @@ def enpi(
             err=True,
         )
         raise typer.Exit(2) from None
-    influx = _influx(influx_url, influx_bucket, influx_org, influx_version, dry_run)
-    _run(
-        lambda: run_enpi(
+
+    def main() -> int:
+        settings = _load(config, influx_url, influx_bucket, influx_org, influx_version)
+        return run_enpi(
             file,
-            config=config,
+            config=settings.config,
             plant=plant,
-            influx=influx,
+            influx=None if dry_run else settings.influx(),
             baseline_end=end,
             chart=chart,
             output=output,
-        ),
-        log_level,
-    )
+        )
+
+    _run(main, log_level)

@@ -15,6 +15,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from kilowatch.reasons import network_reason
+
 if TYPE_CHECKING:
     from grafana_client import GrafanaApi
 
@@ -159,7 +161,7 @@ class _Caller:
             raise DashboardPushError(f"cannot reach {where}: {err.message}") from None
         except RequestException as err:
             raise DashboardPushError(
-                f"cannot reach {where}: {_reason(err)}; check the URL"
+                f"cannot reach {where}: {network_reason(err, 'Grafana')}; check the URL"
             ) from None
         except ValueError:  # a 2xx that is not JSON: something else answers at this URL
             raise DashboardPushError(_not_grafana(self.base_url)) from None
@@ -187,15 +189,3 @@ def _client_error(where: str, doing: str, status: int, err: Any) -> str:
     if status == 404:  # every call a push makes exists in Grafana: the URL is wrong
         return f"{where} has no such API (404 while trying to {doing}); check the URL"
     return f"{where} refused to {doing} ({status}): {message or err.message}"
-
-
-def _reason(err: Exception) -> str:
-    """The innermost cause of a connection failure, the part a person can act on."""
-    text = str(err)
-    if host := re.search(r"Failed to resolve '([^']+)'", text):
-        return f"the host name {host.group(1)} does not resolve"
-    if tls := re.search(r"certificate verify failed[^'\")]*", text):
-        return f"TLS {tls.group(0).strip()}"
-    if errno := re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text):
-        return errno.group(1).strip()
-    return text

@@ -15,9 +15,9 @@ import orjson
 import pandas as pd
 import requests
 
-from kilowatch.influx.reasons import network_reason
 from kilowatch.influx.schema import ENERGY
 from kilowatch.influx.writer import auth_headers
+from kilowatch.reasons import network_reason
 
 logger = logging.getLogger(__name__)
 

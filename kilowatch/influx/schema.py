@@ -76,6 +76,10 @@ BRIDGE_HEALTH_TAGS = ("bridge",)
 BILLING_TAGS = ("billing_period", "meter", "plant", "scope", "tariff")  # scope: plant or meter
 
 OPTIONAL_CHUNK = 1024  # readings whose optional fields are formatted together
+# A rate (price per kWh with tax, e.g. 1.6658 x 1.16) is stored to 12 significant digits: the
+# tariff's price as written, not float noise (1.932328, not 1.9323279999999998). Only the text of
+# `rate`, `rate_now` and `next_rate` changes; `cost`, the field that is summed, is unrounded.
+RATE_DIGITS = 12
 MAX_CACHED_SERIES = 100_000  # (plant, meter) line heads kept
 
 
@@ -115,7 +119,7 @@ class LineLayout:
             costed.period,
             number_texts(columns.energy_kwh.tolist()),
             number_texts(costed.cost.tolist()),
-            number_texts(costed.rate.tolist()),
+            number_texts(rate_values(costed.rate)),
             number_texts(columns.interval_s.tolist()),
             itertools.chain.from_iterable(
                 _optional_fields(readings[start : start + OPTIONAL_CHUNK])
@@ -218,13 +222,13 @@ def plant_info_line(info: PlantInfo, now: float) -> str:
         "name": info.name,
         "tax_percent": info.tax_percent,
         "period_now": info.period_now,
-        "rate_now": info.rate_now,
+        "rate_now": rate_values([info.rate_now])[0],
     }
     if info.next_change_ts is not None and info.next_period is not None:
         fields |= {
             "next_change_ts": info.next_change_ts,
             "next_period": info.next_period,
-            "next_rate": cast(float, info.next_rate),
+            "next_rate": rate_values([cast(float, info.next_rate)])[0],
         }
     tags = {
         "plant": info.plant,
@@ -259,7 +263,8 @@ def stored_energy_lines(
     ts = points["time"].to_numpy(np.int64)
     heads = _stored_heads(points, costs.period, escape_tag(tariff))
     line = heads + "energy_kwh=" + _floats(points["energy_kwh"].to_numpy(np.float64))
-    line = line + ",cost=" + _floats(costs.cost) + ",rate=" + _floats(costs.rate)
+    line = line + ",cost=" + _floats(costs.cost)
+    line = line + ",rate=" + np.array(number_texts(rate_values(costs.rate)), dtype=object)
     # The bridge's first fields, then the others by name: one order whatever the columns' order.
     others = sorted(
         c
@@ -275,6 +280,18 @@ def stored_energy_lines(
         line = line + text
     line = line + " " + (ts * NS_PER_S).astype(str).astype(object)
     return cast(list[str], line.tolist())
+
+
+def rate_values(values: Any) -> list[float]:
+    """Rates (per kWh) to RATE_DIGITS significant digits: a price as the tariff writes it. Each
+    is the double nearest a short decimal, so its shortest text is that decimal."""
+    import numpy as np
+
+    rates = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.floor(np.log10(np.abs(rates)))
+    scale = 10.0 ** (RATE_DIGITS - 1 - np.where(np.isfinite(exponent), exponent, 0.0))
+    return cast(list[float], (np.round(rates * scale) / scale).tolist())
 
 
 def _floats(values: Any) -> Any:

@@ -23,7 +23,7 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from kilowatch.influx.reasons import is_hopeless, network_reason
+from kilowatch.reasons import is_hopeless, network_reason
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import re
 import warnings
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -30,6 +29,7 @@ from kilowatch.query.model import Query
 from kilowatch.query.plan import END_STAMP_SHIFT_S, Dialect, Plan, Rendered
 from kilowatch.query.shape import BILLING_PERIOD, TAG, TIME, VALUE, empty_long, shape
 from kilowatch.query.sql import quote_string, render_sql
+from kilowatch.reasons import network_reason
 
 NS_PER_S = 1_000_000_000
 
@@ -62,12 +62,6 @@ def _unshift(plan: Plan, times_ns: np.ndarray) -> np.ndarray:
     if plan.measurement != "energy" or plan.bucket is None:
         return times_ns
     return times_ns - END_STAMP_SHIFT_S * NS_PER_S
-
-
-def _reason(err: Exception) -> str:
-    """The useful end of a connection error: '[Errno 111] Connection refused'."""
-    found = re.search(r"\[Errno -?\d+\] [^'\")]+", str(err))
-    return found.group(0) if found else type(err).__name__
 
 
 class InfluxQLRunner:
@@ -108,7 +102,7 @@ class InfluxQLRunner:
             response = self._session.post(f"{self.url}/query", data=form, timeout=self.timeout_s)
         except requests.RequestException as err:
             raise QueryRunError(
-                f"InfluxDB at {self.url} did not answer ({_reason(err)}); check the URL "
+                f"InfluxDB at {self.url} did not answer ({network_reason(err)}); check the URL "
                 "(KILOWATCH_INFLUX_URL) and that InfluxDB runs"
             ) from None
         try:
@@ -225,7 +219,10 @@ def _flux_failure(url: str, err: Exception) -> str:
     if status in (401, 403):
         return f"InfluxDB at {url} refused the token (HTTP {status}): set KILOWATCH_INFLUX_TOKEN"
     if status is None:
-        return f"InfluxDB at {url} did not answer ({_reason(err)}); check the URL and that it runs"
+        return (
+            f"InfluxDB at {url} did not answer ({network_reason(err)}); check the URL and that "
+            "it runs"
+        )
     reason = getattr(err, "message", None) or getattr(err, "reason", None) or err
     return f"InfluxDB at {url} refused the Flux query (HTTP {status}): {reason}"
 

@@ -5,12 +5,16 @@ running bills and the demand watch (the billing core), their points laid out by 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import yaml
 
+from kilowatch.alerts.build import RULES_FILE, render_all
 from kilowatch.billing.demand import DemandWatch
 from kilowatch.billing.running import RunningBill
 from kilowatch.config import load_config
@@ -68,11 +72,17 @@ def status_message(status: AgentStatus, received_at: float) -> Message:
 class Pipeline:
     """The bridge's path from messages to lines, without MQTT and InfluxDB around it."""
 
-    def __init__(self, budgets: dict[str, float] | None = None) -> None:
+    def __init__(
+        self, budgets: dict[str, float] | None = None, limits_kw: dict[str, float] | None = None
+    ) -> None:
         self.processor = Processor(load_config(CONFIG))
         self.layout = LineLayout()
         self.watches = {
-            plant: DemandWatch(RunningBill(tariff, plant), budget=(budgets or {}).get(plant))
+            plant: DemandWatch(
+                RunningBill(tariff, plant),
+                budget=(budgets or {}).get(plant),
+                limit_kw=(limits_kw or {}).get(plant),
+            )
             for plant, tariff in self.processor.tariffs.items()
         }
 
@@ -153,3 +163,22 @@ def agent_status(plant: str, agent: str, ts: int, backlog: int) -> AgentStatus:
         polls_skipped=0,
         uptime_s=3600.0,
     )
+
+
+def provisioned_rules() -> dict[str, dict[str, Any]]:
+    """Every alert rule as provisioned (rules.yaml from alerts/), by uid."""
+    document = yaml.safe_load(render_all("alerts")[RULES_FILE])
+    return {rule["uid"]: rule for group in document["groups"] for rule in group["rules"]}
+
+
+@contextmanager
+def database_with(influxdb: Any, name: str, lines: list[str]) -> Iterator[str]:
+    """A fresh database `name` holding the lines (written once), dropped afterwards."""
+    influxdb.drop_database(name)
+    influxdb.create_database(name)
+    try:
+        for start in range(0, len(lines), 5000):
+            influxdb.write(name, lines[start : start + 5000], precision="ns")
+        yield name
+    finally:
+        influxdb.drop_database(name)

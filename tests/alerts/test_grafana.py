@@ -8,10 +8,7 @@ policy, with the ${KILOWATCH_ALERT_*} secrets replaced from the environment.
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,52 +16,31 @@ import requests
 import yaml
 
 from kilowatch.alerts.build import RULES_FILE, render_all
-from tests.support.services import require_docker
+from tests.support.grafana.container import REPO_ROOT, compose_grafana_image, running_grafana
 
 pytestmark = pytest.mark.docker
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-GRAFANA_IMAGE = "grafana/grafana:11.6.0"  # as in docker-compose.yml
-START_TIMEOUT_S = 120
 EMAIL = "energy-team@example.com"
+
+
+def test_the_image_is_the_one_compose_runs() -> None:
+    assert compose_grafana_image().startswith("grafana/grafana:11.")
 
 
 @pytest.fixture(scope="module")
 def grafana() -> Iterator[tuple[str, tuple[str, str]]]:
-    require_docker()
-    from testcontainers.core.container import DockerContainer
-
-    password = secrets.token_hex(16)
-    container = (
-        DockerContainer(GRAFANA_IMAGE)
-        .with_exposed_ports(3000)
-        .with_env("GF_SECURITY_ADMIN_PASSWORD", password)
-        .with_env("KILOWATCH_INFLUX_URL", "http://influxdb:8086")
-        .with_env("KILOWATCH_INFLUX_BUCKET", "kilowatch")
-        .with_env("KILOWATCH_INFLUX_TOKEN", "unused")
-        .with_env("KILOWATCH_ALERT_EMAIL", EMAIL)
-        .with_env("KILOWATCH_ALERT_SLACK_URL", "https://hooks.slack.com/services/T0/B0/x")
-        .with_env("KILOWATCH_ALERT_TEAMS_URL", "https://example.webhook.office.com/x")
-        .with_volume_mapping(
-            str(REPO_ROOT / "provisioning/grafana/datasources"),
-            "/etc/grafana/provisioning/datasources",
-        )
-        .with_volume_mapping(
-            str(REPO_ROOT / "provisioning/grafana/alerting"), "/etc/grafana/provisioning/alerting"
-        )
-    )
-    with container:
-        url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(3000)}"
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                if requests.get(f"{url}/api/health", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, f"Grafana not up within {START_TIMEOUT_S} s"
-            time.sleep(1)
-        yield url, ("admin", password)
+    """Grafana with the whole provisioning folder, as docker-compose.yml mounts it."""
+    env = {
+        "KILOWATCH_INFLUX_URL": "http://influxdb:8086",
+        "KILOWATCH_INFLUX_BUCKET": "kilowatch",
+        "KILOWATCH_INFLUX_TOKEN": "unused",
+        "KILOWATCH_ALERT_EMAIL": EMAIL,
+        "KILOWATCH_ALERT_SLACK_URL": "https://hooks.slack.com/services/T0/B0/x",
+        "KILOWATCH_ALERT_TEAMS_URL": "https://example.webhook.office.com/x",
+    }
+    volumes = {REPO_ROOT / "provisioning/grafana": "/etc/grafana/provisioning"}
+    with running_grafana(env, volumes) as (url, admin):
+        yield url, admin
 
 
 def get(grafana: tuple[str, tuple[str, str]], path: str) -> Any:

@@ -18,16 +18,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
-from kilowatch.alerts.build import RULES_FILE, render_all
 from tests.alerts.evaluator import Evaluation, evaluate, firing_after_for
 from tests.alerts.plantdata import (
     INTERVAL_S,
     Pipeline,
     Row,
     agent_status,
+    database_with,
     hourly_messages,
+    provisioned_rules,
     raw_message,
     readings_message,
     status_message,
@@ -121,20 +121,13 @@ def _story() -> list[str]:
 @pytest.fixture(scope="module")
 def story_db(influxdb: Any) -> Iterator[str]:
     """A database holding the story (written once for the module)."""
-    name = "t_alert_story"
-    influxdb.drop_database(name)
-    influxdb.create_database(name)
-    lines = _story()
-    for start in range(0, len(lines), 5000):
-        influxdb.write(name, lines[start : start + 5000], precision="ns")
-    yield name
-    influxdb.drop_database(name)
+    with database_with(influxdb, "t_alert_story", _story()) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
 def rules() -> dict[str, dict[str, Any]]:
-    document = yaml.safe_load(render_all("alerts")[RULES_FILE])
-    return {rule["uid"]: rule for group in document["groups"] for rule in group["rules"]}
+    return provisioned_rules()
 
 
 @pytest.fixture
@@ -161,6 +154,28 @@ def test_demand_peak_ahead_fires_while_the_window_is_open(run) -> None:
     # At the window's end it is closed: nothing can be done, nothing fires.
     closed = run("kw-demand-peak-ahead", WINDOW_END)
     assert not closed.firing and closed.normal
+
+
+def test_demand_above_the_plants_own_limit_fires_though_under_the_peak(
+    influxdb: Any, influx_db_name: str, rules: dict[str, dict[str, Any]]
+) -> None:
+    """A plant's `demand_limit_kw` (a contract, a transformer) warns below the billed peak,
+    where nothing is at stake; a plant without a limit (no `limit_kw` field) stays quiet."""
+    day = local(HMO, 2026, 10, 5)  # a Monday
+    now = day + 11 * 3600 + 300  # 11:05: a window 5 minutes in, the day's steady load
+    pipeline = Pipeline(limits_kw={"hmo": 150.0})
+    lines: list[str] = []
+    for plant, meter, zone in (("hmo", "press-01", HMO), ("sea", "assembly-01", SEA)):
+        rows = lambda ts, zone=zone: _row(zone, 0.95, ts, 200.0)  # noqa: E731
+        for message in hourly_messages(plant, meter, day - 3 * 86_400, now, rows):
+            lines += pipeline.store([message], message.received_at)
+    lines += pipeline.points(now)
+    influxdb.write(influx_db_name, lines, precision="ns")
+    result = evaluate(rules["kw-demand-peak-ahead"], influxdb.url, influx_db_name, now)
+    assert result.firing_labels("plant") == {("hmo",)}
+    assert {dict(labels)["plant"] for labels in result.normal} == {"sea"}
+    stake = result.results["stake"]
+    assert isinstance(stake, dict) and set(stake.values()) == {0.0}
 
 
 def test_bill_over_budget(run) -> None:

@@ -27,6 +27,7 @@ from aws_cdk.assertions import Template  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 from kilowatch_cdk.packaging import (  # noqa: E402
     LambdaAsset,
+    TaskAssets,
     build_lambda_asset,
     build_orchestration_asset,
 )
@@ -68,8 +69,8 @@ def lambda_asset(cdk_settings: KilowatchSettings) -> LambdaAsset:
 
 
 @pytest.fixture(scope="session")
-def orchestration_asset(cdk_settings: KilowatchSettings) -> LambdaAsset:
-    """The workflows' task asset (pandas, pandera, matplotlib...), built once per session."""
+def orchestration_asset(cdk_settings: KilowatchSettings) -> TaskAssets:
+    """The workflows' three task assets (client data, billing, recost), built once per session."""
     return build_orchestration_asset(plant_file=cdk_settings.plant_file_path)
 
 

@@ -255,7 +255,7 @@ def test_a_server_error_is_reported_with_grafanas_message(
 
 def test_an_unreachable_grafana_is_named(rendered: dict[str, str]) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    with pytest.raises(DashboardPushError, match=r"cannot reach Grafana at .*: Connection refused"):
+    with pytest.raises(DashboardPushError, match=r"cannot reach Grafana at .*: connection refused"):
         push_dashboards(rendered, url=url, token=TOKEN, timeout_s=5)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import binascii
 import time
 import zlib
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +37,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, field_validator, model_validator
 
 from kilowatch.config import load_config
-from kilowatch.contract import DEFAULT_PREFIX, Rejection, check_id
+from kilowatch.contract import DEFAULT_PREFIX, check_id
 from kilowatch.contract.receipts import build_receipts, message_agent
 from kilowatch.influx.schema import LineLayout, plant_info_line
 from kilowatch.influx.writer import (
@@ -53,6 +53,7 @@ from kilowatch.lake.firehose import FirehoseClient, LakeDeliveryError, put_recor
 from kilowatch.lake.schema import batch_records
 from kilowatch.processing import Key, Message, Processed, Processor
 from kilowatch.settings import InfluxSettings
+from kilowatch.storage import store_batch
 
 READINGS_METRIC = "ReadingsStored"  # CDK's silent-plant alarms watch it per plant
 PLANT_DIMENSION = "plant"
@@ -304,61 +305,38 @@ class IngestApp:
             out[index][:0] = LineLayout().rejected_lines(rejections, received_at)
         return out
 
-    def _write(self, lines: list[str]) -> None:
-        """Write in chunks, each retried with backoff; InfluxWriteError if not stored."""
+    def _write(self, lines: list[str]) -> bool:
+        """Write in chunks, each retried with backoff: True once stored; InfluxWriteError if
+        InfluxDB refused the points themselves; StoreFailed if it could not take them now."""
         size = self._settings.batch_size
-        for start in range(0, len(lines), size):
-            write_with_retry(self._writer, lines[start : start + size], self._retry)
-
-    def _write_or_fail(self, lines: list[str]) -> InfluxWriteError | None:
-        """Write; the refusal if InfluxDB refused the points themselves; StoreFailed otherwise."""
         try:
-            self._write(lines)
+            for start in range(0, len(lines), size):
+                write_with_retry(self._writer, lines[start : start + size], self._retry)
         except InfluxWriteError as err:
             if err.retryable:  # down, overloaded, credentials: Lambda retries the batch later
                 raise StoreFailed(f"InfluxDB: {err}") from err
-            return err
-        return None
+            raise
+        return True
 
     def _store(
         self, messages: Sequence[Message], processed: Processed, lines: list[list[str]]
     ) -> set[Key]:
         """Store every message's lines; the (plant, meter, ts) of readings InfluxDB refused.
 
-        As the bridge does: a refused batch is written message by message, a refused message
-        point by point, and what InfluxDB said goes to `rejected` as storage_rejected.
+        As the bridge does (kilowatch.storage): a refused batch is written message by message,
+        a refused message point by point, and what InfluxDB said goes to `rejected` as
+        storage_rejected, at the message's receive time, numbered within the message (a replay
+        rewrites the same points).
         """
-        refusal = self._write_or_fail([line for per in lines for line in per])
-        if refusal is None:
-            return set()
-        logger.warning("InfluxDB refused a batch (%s); writing its messages one by one", refusal)
-        refused: set[Key] = set()
-        for index, (message, message_lines) in enumerate(zip(messages, lines, strict=True)):
-            if self._write_or_fail(message_lines) is None:
-                continue
-            keys = processed.reading_keys(index)
-            first_energy = len(message_lines) - len(keys)  # energy points are the last lines
-            errors = []
-            for number, line in enumerate(message_lines):
-                refusal = self._write_or_fail([line])
-                if refusal is not None:
-                    errors.append(f"{refusal} (the point: {line[:500]})")
-                    if number >= first_energy:
-                        refused.add(keys[number - first_energy])
-            if errors:
-                self._set_aside(message, errors)
-        return refused
-
-    def _set_aside(self, message: Message, errors: list[str]) -> None:
-        """Store what InfluxDB said of a message's refused points in `rejected`."""
-        rejection = Rejection(
-            "storage_rejected",
-            f"InfluxDB refused {len(errors)} point(s) of this message: {'; '.join(errors)}"[:2000],
-            payload=message.payload,
+        refused = store_batch(
+            self._write,
+            messages,
+            processed,
+            lines,
+            lambda rejections, at: LineLayout().rejected_lines(rejections, at),
         )
-        refusal = self._write_or_fail(LineLayout().rejected_lines([rejection], message.received_at))
-        if refusal is not None:
-            logger.error("InfluxDB refused even the rejection record, dropping it: %s", refusal)
+        assert refused is not None  # _write is never stopped: it stores or raises
+        return refused
 
     def _send_receipts(
         self,
@@ -391,17 +369,16 @@ class IngestApp:
             wanted.add(index)
         if not wanted:
             return
-        stored_ts, refused_ts = _timestamps(processed, wanted, refused)
         receipts = build_receipts(
             [
                 (e.message.topic, e.message.payload if i in wanted else b"")
                 for i, e in enumerate(envelopes)
             ],
-            stored_ts,
+            processed.stored_ts(refused),
             {i: r for i, r in processed.set_aside.items() if i in wanted},
             now,
             self._settings.topic_prefix,
-            refused_ts,
+            processed.refused_ts(refused),
         )
         for topic, payload in receipts:
             try:
@@ -423,23 +400,6 @@ class IngestApp:
             logger.warning("could not write the plant_info points: %s", err)
             return
         self._plant_info_due = now + interval
-
-
-def _timestamps(
-    processed: Processed, wanted: Iterable[int], refused: Container[Key]
-) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
-    """The timestamps stored and those InfluxDB refused, of each wanted message (by index)."""
-    wanted = set(wanted)
-    stored: dict[int, list[int]] = {}
-    refused_ts: dict[int, list[int]] = {}
-    for plant, costed in processed.costed.items():
-        for (meter, start, stop), index in zip(costed.columns.runs, costed.messages, strict=True):
-            if index not in wanted:
-                continue
-            timestamps = costed.columns.ts[start:stop].tolist()
-            refused_ts[index] = [ts for ts in timestamps if (plant, meter, ts) in refused]
-            stored[index] = [ts for ts in timestamps if (plant, meter, ts) not in refused]
-    return stored, refused_ts
 
 
 _app: IngestApp | None = None

@@ -1,16 +1,18 @@
-"""Why a connection to InfluxDB failed, in a few words, from real failed requests; and which of
+"""Why a connection failed, in a few words, from real failed requests; and which of
 those failures no retry can heal."""
 
 from __future__ import annotations
 
 import http.server
+import ssl
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
-from kilowatch.influx.reasons import is_hopeless, network_reason
+from kilowatch.reasons import is_hopeless, network_reason
 from tests.support.services import free_port
 
 
@@ -47,3 +49,24 @@ def test_tls_to_a_plain_port_is_hopeless(plain_http: int) -> None:
     assert reason.startswith("TLS failed") and reason.endswith("use http://")
     assert is_hopeless(reason)
     assert "urllib3" not in reason and "/ping" not in reason
+
+
+def test_refused_names_the_server_that_should_answer() -> None:
+    reason = network_reason(failure(f"http://127.0.0.1:{free_port()}/"), "Grafana")
+    assert reason == "connection refused (is Grafana running on that port?)"
+
+
+def test_an_untrusted_certificate_is_named_and_hopeless(tls_files: dict[str, Path]) -> None:
+    """The server's certificate is signed by the tests' own CA, which the client does not trust."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls_files["server.pem"], tls_files["server.key"])
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        reason = network_reason(failure(f"https://127.0.0.1:{server.server_address[1]}/"))
+    finally:
+        server.shutdown()
+    assert reason.startswith("TLS failed: certificate verify failed")
+    assert is_hopeless(reason)
