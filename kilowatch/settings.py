@@ -3,13 +3,15 @@ vars, validated at start), with mixins for the MQTT broker and for InfluxDB."""
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kilowatch.contract import DEFAULT_PREFIX, check_id
-from kilowatch.mqtt.connection import DEFAULT_MQTT_URL, MqttTarget
+from kilowatch.mqtt.connection import DEFAULT_MQTT_URL, ClientCertificate, MqttTarget
 from kilowatch.validation import CaFile
 
 ENV_PREFIX = "KILOWATCH_"
@@ -47,19 +49,63 @@ class KilowatchSettings(BaseSettings):
 
 
 class MqttSettings(KilowatchSettings):
-    """The broker: its URL (credentials in it), TLS CA file and the first topic level. Each app
-    adds its own `mqtt_client_id` (checked here as an id)."""
+    """The broker: its URL (credentials in it), TLS CA file, an optional client certificate
+    (AWS IoT Core logs devices in with one) and the first topic level. Each app adds its own
+    `mqtt_client_id` (checked here as an id)."""
 
     mqtt_url: str = Field(
         DEFAULT_MQTT_URL, description="broker, mqtt://user:pass@host:port or mqtts://"
     )
     mqtt_ca_file: CaFile = Field(None, description="CA certificate for mqtts://")
     topic_prefix: str = Field(DEFAULT_PREFIX, description="first topic level")
+    mqtt_cert_file: Path | None = Field(
+        None, description="client certificate (PEM) for mqtts://, e.g. AWS IoT Core's; with the key"
+    )
+    mqtt_key_file: Path | None = Field(
+        None,
+        description="private key (PEM) of mqtt_cert_file",
+        validate_default=True,  # checked when left out too: the two go together
+    )
 
     @field_validator("mqtt_url")
     @classmethod
     def _broker_url(cls, value: str) -> str:
         MqttTarget.from_url(value)
+        return value
+
+    @field_validator("mqtt_cert_file")
+    @classmethod
+    def _cert_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"client certificate {value} does not exist")
+        return value
+
+    @field_validator("mqtt_key_file")
+    @classmethod
+    def _client_certificate(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """Certificate and key: both or neither, over mqtts://, and the key is the cert's."""
+        if "mqtt_cert_file" not in info.data or "mqtt_url" not in info.data:
+            return value  # already reported as wrong
+        cert: Path | None = info.data["mqtt_cert_file"]
+        if value is not None and not value.is_file():
+            raise ValueError(f"private key {value} does not exist")
+        if cert is None and value is None:
+            return None
+        if cert is None or value is None:
+            raise ValueError(
+                "KILOWATCH_MQTT_CERT_FILE and KILOWATCH_MQTT_KEY_FILE go together: set both "
+                "(client-certificate TLS) or neither"
+            )
+        if not MqttTarget.from_url(info.data["mqtt_url"]).tls:
+            raise ValueError(
+                "a client certificate needs TLS: make KILOWATCH_MQTT_URL mqtts:// (port 8883)"
+            )
+        try:
+            ssl.create_default_context().load_cert_chain(cert, value)
+        except (ssl.SSLError, OSError) as err:
+            raise ValueError(
+                f"{value} is not the PEM private key of the certificate {cert} ({err})"
+            ) from None
         return value
 
     @field_validator("mqtt_client_id", "topic_prefix", check_fields=False)
@@ -76,6 +122,13 @@ class MqttSettings(KilowatchSettings):
     def mqtt_ca_path(self) -> str | None:
         """The CA file as paho takes it."""
         return str(self.mqtt_ca_file) if self.mqtt_ca_file else None
+
+    @property
+    def mqtt_client_cert(self) -> ClientCertificate | None:
+        """The client certificate and its key, as paho takes them; None when not set."""
+        if self.mqtt_cert_file is None or self.mqtt_key_file is None:
+            return None
+        return ClientCertificate(str(self.mqtt_cert_file), str(self.mqtt_key_file))
 
 
 class InfluxSettings(KilowatchSettings):

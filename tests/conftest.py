@@ -57,12 +57,16 @@ def influx_db_name(influxdb: InfluxDB1, request: pytest.FixtureRequest) -> Itera
 
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A CA, and a server certificate for 127.0.0.1 signed by it (openssl)."""
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (CN edge-1, as a device's
+    for AWS IoT Core) signed by it (openssl)."""
     directory = tmp_path_factory.mktemp("tls")
     openssl = require_binary("openssl", "openssl")
     files = {
         name: directory / name
-        for name in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem", "san.cnf")
+        for name in (
+            *("ca.key", "ca.pem", "server.key", "server.csr", "server.pem", "san.cnf"),
+            *("client.key", "client.csr", "client.pem"),
+        )
     }
     files["san.cnf"].write_text("subjectAltName = IP:127.0.0.1\n")
 
@@ -78,6 +82,11 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     run(
         "x509 -req -in {server_csr} -CA {ca_pem} -CAkey {ca_key} -CAcreateserial -days 2 "
         "-extfile {san_cnf} -out {server_pem}"
+    )
+    run("req -newkey rsa:2048 -nodes -keyout {client_key} -out {client_csr} -subj", "/CN=edge-1")
+    run(
+        "x509 -req -in {client_csr} -CA {ca_pem} -CAkey {ca_key} -CAcreateserial -days 2 "
+        "-out {client_pem}"
     )
     return files
 

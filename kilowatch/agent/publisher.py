@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 
-from kilowatch.mqtt.connection import MqttTarget, mqtt_client
+from kilowatch.mqtt.connection import ClientCertificate, MqttTarget, mqtt_client
 from kilowatch.mqtt.inflight import InFlight
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class Publisher:
         client_id: str,
         *,
         ca_file: str | None = None,
+        client_cert: ClientCertificate | None = None,
         keepalive_s: int = 30,
         reconnect_max_s: float = 30.0,
         receipts_topic: str | None = None,
@@ -64,6 +65,7 @@ class Publisher:
             client_id,
             persistent=True,
             ca_file=ca_file,
+            client_cert=client_cert,
             manual_ack=receipts_topic is not None,
         )
         self._client.reconnect_delay_set(min_delay=1, max_delay=max(1, int(reconnect_max_s)))

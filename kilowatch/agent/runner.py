@@ -483,6 +483,7 @@ def build_agent(settings: AgentSettings) -> Agent:
         settings.mqtt,
         client_id,
         ca_file=settings.mqtt_ca_path,
+        client_cert=settings.mqtt_client_cert,
         keepalive_s=settings.mqtt_keepalive_s,
         reconnect_max_s=settings.mqtt_reconnect_max_s,
         receipts_topic=(

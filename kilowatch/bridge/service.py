@@ -478,9 +478,7 @@ class Bridge:
                 # Between batches too (meters may send every 15 minutes): the demand rule
                 # reads the last 2 minutes of demand_watch.
                 if self._settings.demand_watch:
-                    lines += self._running.demand_lines(
-                        now, self._settings.demand_watch_interval_s
-                    )
+                    lines += self._running.demand_lines(now, self._settings.demand_watch_interval_s)
         try:
             self._writer.write(lines)
         except InfluxWriteError as err:

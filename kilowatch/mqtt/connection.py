@@ -63,6 +63,14 @@ class MqttTarget:
         return f"{scheme}://{user}{self.host}:{self.port}"  # never prints the password
 
 
+@dataclass(frozen=True, slots=True)
+class ClientCertificate:
+    """A client certificate and its private key (PEM files) for client-certificate TLS."""
+
+    cert_file: str
+    key_file: str
+
+
 C = TypeVar("C", bound=mqtt.Client)
 
 
@@ -73,6 +81,7 @@ def mqtt_client(
     *,
     persistent: bool = ...,
     ca_file: str | None = ...,
+    client_cert: ClientCertificate | None = ...,
     manual_ack: bool = ...,
     max_inflight: int = ...,
 ) -> mqtt.Client: ...
@@ -85,6 +94,7 @@ def mqtt_client(
     *,
     persistent: bool = ...,
     ca_file: str | None = ...,
+    client_cert: ClientCertificate | None = ...,
     manual_ack: bool = ...,
     max_inflight: int = ...,
     client_class: type[C],
@@ -97,6 +107,7 @@ def mqtt_client(
     *,
     persistent: bool = True,
     ca_file: str | None = None,
+    client_cert: ClientCertificate | None = None,
     manual_ack: bool = False,
     max_inflight: int = 1000,
     client_class: type[mqtt.Client] = mqtt.Client,
@@ -104,7 +115,8 @@ def mqtt_client(
     """A paho 2 client (MQTT 3.1.1) set up for the target; not yet connected.
 
     persistent=True keeps the session on the broker (fixed id, clean_session False), so QoS 1
-    messages queued while the client was away are delivered when it returns.
+    messages queued while the client was away are delivered when it returns. `client_cert`
+    logs in with a certificate (mqtts:// only), as AWS IoT Core requires.
     """
     client = client_class(
         CallbackAPIVersion.VERSION2,
@@ -115,8 +127,15 @@ def mqtt_client(
     )
     if target.username:
         client.username_pw_set(target.username, target.password)
+    if client_cert is not None and not target.tls:
+        raise ValueError(f"a client certificate needs mqtts://, not {target}")
     if target.tls:
-        client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
+        client.tls_set(
+            ca_certs=ca_file,
+            certfile=client_cert.cert_file if client_cert else None,
+            keyfile=client_cert.key_file if client_cert else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
     client.max_inflight_messages_set(max_inflight)
     client.max_queued_messages_set(0)
     client.reconnect_delay_set(min_delay=1, max_delay=30)

@@ -44,6 +44,7 @@ def run_simulator(settings: SimulatorSettings) -> int:
         settings.mqtt_client_id,
         max_unacked=settings.max_unacked,
         ca_file=settings.mqtt_ca_path,
+        client_cert=settings.mqtt_client_cert,
         on_refused=lambda: _stop_now(stop, abort),
     )
     with stop_on_signals(stop, abort):

@@ -15,7 +15,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from kilowatch.mqtt.connection import MqttTarget, login_refused_for_good, mqtt_client
+from kilowatch.mqtt.connection import (
+    ClientCertificate,
+    MqttTarget,
+    login_refused_for_good,
+    mqtt_client,
+)
 from kilowatch.mqtt.inflight import InFlight
 
 logger = logging.getLogger(__name__)
@@ -31,6 +36,7 @@ class MqttSink:
         *,
         max_unacked: int,
         ca_file: str | None = None,
+        client_cert: ClientCertificate | None = None,
         on_refused: Callable[[], object] | None = None,
     ) -> None:
         self._target = target
@@ -41,7 +47,12 @@ class MqttSink:
         # No subscriptions, so no session worth keeping; paho still re-sends unacknowledged
         # publishes on reconnect, and the bridge stores a duplicate once.
         self._client = mqtt_client(
-            target, client_id, persistent=False, ca_file=ca_file, max_inflight=max_unacked
+            target,
+            client_id,
+            persistent=False,
+            ca_file=ca_file,
+            client_cert=client_cert,
+            max_inflight=max_unacked,
         )
         self._client.on_connect = self._on_connect
         self._client.on_connect_fail = self._on_connect_fail

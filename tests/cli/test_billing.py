@@ -338,7 +338,7 @@ def late_readings(day_start: int) -> list[dict[str, Any]]:
 
 
 def test_recost_never_deletes_what_the_bridge_stores_meanwhile(
-    influxdb: InfluxDB1, influx_db_name: str, tmp_path: Path
+    influxdb: InfluxDB1, influx_db_name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The bridge (still on the old tariff) stores late readings of a day after recost read it
     and before it rewrote it: each one must survive, under the old tariff or the new."""
@@ -353,6 +353,7 @@ def test_recost_never_deletes_what_the_bridge_stores_meanwhile(
         store(influxdb, influx_db_name, config, "m1", late_readings(lo))
         stored_late.append(lo)
 
+    caplog.set_level("INFO", logger="kilowatch.cli.billing")
     run_recost(
         config=config,
         plant="p1",
@@ -365,6 +366,8 @@ def test_recost_never_deletes_what_the_bridge_stores_meanwhile(
         after_read=bridge_stores_late_readings,
     )
     assert len(stored_late) == 3
+    # Not on a terminal: progress as log lines (at least the last day's).
+    assert any("re-costing p1: day 3 of 3" in r.getMessage() for r in caplog.records)
     points = energy_points(influxdb, influx_db_name)
     by_ts = {}
     for point in points:
