@@ -15,8 +15,11 @@ from kilowatch.agent.store import PendingRow
 from kilowatch.contract import MAX_PAYLOAD_BYTES
 from kilowatch.contract.receipts import with_agent
 
+# AWS IoT Core refuses a publish whose payload is over 128 KB (the contract and our Mosquitto
+# allow 256 KiB): every message stays under both, so one agent works with either broker.
+IOT_CORE_MAX_PAYLOAD_BYTES = 128 * 1024
 # Room left in a payload for the `agent` field and the array's brackets and commas.
-MAX_BATCH_BODY_BYTES = MAX_PAYLOAD_BYTES - 2048
+MAX_BATCH_BODY_BYTES = min(MAX_PAYLOAD_BYTES, IOT_CORE_MAX_PAYLOAD_BYTES) - 2048
 
 
 @dataclass(frozen=True, slots=True)

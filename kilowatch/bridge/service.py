@@ -113,6 +113,7 @@ class Bridge:
             settings.mqtt_client_id,
             persistent=True,
             ca_file=settings.mqtt_ca_path,
+            client_cert=settings.mqtt_client_cert,
             manual_ack=True,
             client_class=RECEIVE_CLIENTS[settings.mqtt_receive],
         )

@@ -29,6 +29,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from kilowatch_cdk.grants import grant_objects
 from kilowatch_cdk.orchestration.assets import TASK_ASSETS, TaskAsset
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
@@ -206,11 +207,11 @@ class Orchestration(Construct):
                 vpc_subnets=subnets,
                 security_groups=[security_group, self.egress],
             )
-            self.results_bucket.grant_read_write(function)
+            grant_objects(function, self.results_bucket, key=key, write=True)
             if spec.needs_influx:
                 influx_secret.grant_read(function)
             self.functions[name] = function
-        self.ingest_bucket.grant_read(self.functions["validate"])
+        grant_objects(self.functions["validate"], self.ingest_bucket, key=key, write=False)
 
         self.state_machines: dict[str, sfn.StateMachine] = {
             "client-data": self._machine("client-data", self._client_data()),
@@ -359,9 +360,8 @@ class Orchestration(Construct):
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(self.key),
         )
         # Failure records, Distributed Map items and results: objects under the bucket's key.
-        self.results_bucket.grant_read_write(machine)
-        # Notifications go to a topic encrypted with the same key.
-        self.key.grant(machine, "kms:GenerateDataKey*", "kms:Decrypt")
+        # (and notifications go to a topic encrypted with the same key).
+        grant_objects(machine, self.results_bucket, key=self.key, write=True)
         return machine
 
     # --- the three workflows ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from kilowatch_cdk.grants import OnFailureQueue
 from kilowatch_cdk.packaging import HANDLER, PYTHON_VERSION
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -111,7 +112,7 @@ class Processing(Construct):
             bisect_batch_on_error=True,
             retry_attempts=retry_attempts,
             max_record_age=max_record_age,
-            on_failure=sources.SqsDlq(self.on_failure_queue),
+            on_failure=OnFailureQueue(self.on_failure_queue, key),
         )
         self.function.add_event_source(self.event_source)
 
