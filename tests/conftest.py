@@ -1,4 +1,5 @@
-"""Fixtures that start real Mosquitto (also with TLS) and InfluxDB 1.x (see tests/support/services.py)."""
+"""Fixtures that start real Mosquitto (also with TLS) and InfluxDB 1.x (see
+tests/support/services.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """cdk-nag AwsSolutions findings that are by design in kilowatch's own units, each with its reason.
 
-The DataLake construct acknowledges its own; tests/cdk/test_nag.py checks nothing else is left.
+The DataLake and Orchestration constructs acknowledge their own; tests/cdk/test_nag.py checks
+that nothing else is left and that every acknowledgement still matches a finding.
 """
 
 from __future__ import annotations
@@ -16,17 +17,6 @@ if TYPE_CHECKING:
 _AWS_POLICY = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{}]"
 LAMBDA_BASIC = _AWS_POLICY.format("AWSLambdaBasicExecutionRole")
 LAMBDA_VPC = _AWS_POLICY.format("AWSLambdaVPCAccessExecutionRole")
-KMS_GRANT_REASONS = (
-    (
-        "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-        "CDK's grant on the stack's one key (the ARN is named): GenerateDataKey and "
-        "GenerateDataKeyWithoutPlaintext",
-    ),
-    (
-        "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
-        "CDK's grant on the stack's one key (the ARN is named): ReEncryptFrom and ReEncryptTo",
-    ),
-)
 
 
 def _nag_text(stack: Stack, value: str) -> str:
@@ -118,11 +108,6 @@ def acknowledgements(stack: KilowatchStack) -> list[tuple[IConstruct, str, str]]
             f"AwsSolutions-IAM5[Resource::<{_logical(stack, setup_function)}.Arn>:*]",
             "the CDK Provider framework invokes any version of the one setup function",
         ),
-        (
-            stack.storage.node.find_child("SetupProvider"),
-            "AwsSolutions-L1",
-            "the CDK Provider framework's own function; its runtime is chosen by aws-cdk-lib",
-        ),
     ]
     for function in (stack.processing.function, setup_function):
         found.append(
@@ -143,10 +128,6 @@ def acknowledgements(stack: KilowatchStack) -> list[tuple[IConstruct, str, str]]
         found.append(
             (scope, LAMBDA_BASIC, "a CDK-provided deploy-time function writing its own logs")
         )
-    for finding, reason in KMS_GRANT_REASONS:
-        found.append((stack.processing.function, finding, reason))
-    if stack.storage.grafana_role is not None:
-        found.extend(_grafana(stack))
     return found
 
 
@@ -154,39 +135,3 @@ def _aws_custom_resource_singleton(stack: Stack) -> IConstruct:
     """The function CDK shares among AwsCustomResources (fixed id)."""
     return stack.node.find_child("AWS679f53fac002430cb0da5b7982bd2287")
 
-
-def _grafana(stack: KilowatchStack) -> list[tuple[IConstruct, str, str]]:
-    role = stack.storage.grafana_role
-    assert role is not None
-    lake = stack.lake
-    database = lake.database_name
-    iam5 = "AwsSolutions-IAM5[{}]".format
-    read_grant = "CDK's read grant on the lake and results buckets only, for Athena's queries"
-    reasons = [
-        (
-            iam5(f"Resource::<{_logical(stack, lake.bucket)}.Arn>/readings/*"),
-            "Grafana's Athena queries read the lake's Parquet objects, named by plant and date "
-            "at run time",
-        ),
-        (
-            iam5(f"Resource::<{_logical(stack, lake.results_bucket)}.Arn>/*"),
-            "Athena writes each query's result under a new name in the results bucket",
-        ),
-        (
-            iam5(f"Resource::{_arn_prefix(stack, 'glue')}:table/{database}/kilowatch_*"),
-            "the BI views Grafana reads, one Glue table each, all named kilowatch_*",
-        ),
-        (iam5("Action::s3:GetBucket*"), read_grant),
-        (iam5("Action::s3:GetObject*"), read_grant),
-        (iam5("Action::s3:List*"), read_grant),
-        (
-            iam5("Action::s3:Abort*"),
-            "CDK's write grant on the results bucket: AbortMultipartUpload of Athena's results",
-        ),
-        (
-            iam5("Action::s3:DeleteObject*"),
-            "CDK's write grant on the results bucket (Athena replaces partial query results)",
-        ),
-        *KMS_GRANT_REASONS,
-    ]
-    return [(role, finding, reason) for finding, reason in reasons]

@@ -107,12 +107,23 @@ class RunningBills:
         with self._lock:
             for plant_id, costed in processed.costed.items():
                 watch = self._watches[plant_id]
-                ts = costed.columns.ts
+                # A batch of single-reading messages has a run per reading: find each meter's
+                # newest row with plain ints first, and build one MeterLatest per meter.
+                ts_column = costed.columns.ts
+                ts = ts_column.tolist()
+                newest: dict[str, int] = {}
                 for meter, start, stop in costed.columns.runs:
-                    if stop > start:
-                        r = costed.readings[start + int(np.argmax(ts[start:stop]))]
-                        latest = MeterLatest.of(r.ts, r.interval_s, r.energy_kwh, r.power_kw)
-                        watch.note(meter, latest)
+                    if stop == start:
+                        continue
+                    row = start
+                    if stop - start > 1:  # an array: its newest reading
+                        row += int(np.argmax(ts_column[start:stop]))
+                    known = newest.get(meter)
+                    if known is None or ts[row] >= ts[known]:
+                        newest[meter] = row
+                for meter, row in newest.items():
+                    r = costed.readings[row]
+                    watch.note(meter, MeterLatest.of(r.ts, r.interval_s, r.energy_kwh, r.power_kw))
 
     def demand_lines(self, now: float, interval_s: float) -> list[str]:
         """`demand_watch` and `budget_watch` points, if `interval_s` has passed since the last

@@ -16,6 +16,7 @@ from aws_cdk import (
     RemovalPolicy,
     Size,
     Stack,
+    Token,
     Validations,
 )
 from aws_cdk import aws_athena as athena
@@ -364,6 +365,9 @@ class DataLake(Construct):
         if isinstance(grantee, Construct):
             data = f"<{_logical_id(self.bucket)}.Arn>/{DATA_PREFIX}*"
             results = f"<{_logical_id(self.results_bucket)}.Arn>/{RESULTS_PREFIX}*"
+            # cdk-nag spells an unresolved region/account as a pseudo parameter.
+            region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+            account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
             Validations.of(grantee).acknowledge(
                 Acknowledgment(
                     id=f"AwsSolutions-IAM5[Resource::{data}]",
@@ -375,8 +379,8 @@ class DataLake(Construct):
                     reason="Athena writes each query's results under a name it makes",
                 ),
                 Acknowledgment(
-                    id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:"
-                    f"<AWS::Region>:<AWS::AccountId>:table/{self.database_name}/{VIEW_PREFIX}*]",
+                    id=f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:{region}:"
+                    f"{account}:table/{self.database_name}/{VIEW_PREFIX}*]",
                     reason="the BI views, all named kilowatch_* (views/*.sql), are created "
                     "after deployment from the named queries",
                 ),

@@ -644,15 +644,12 @@ class Orchestration(Construct):
             "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
         )
         if handler is not None:
-            for finding, reason in (
-                (_LAMBDA_BASIC, "a CDK-provided deploy-time function writing its own logs"),
-                (
-                    "AwsSolutions-IAM5[Resource::*]",
-                    "CDK's deploy-time function sets bucket notifications; the API has no "
-                    "resource scope",
-                ),
-            ):
-                Validations.of(handler).acknowledge(Acknowledgment(id=finding, reason=reason))
+            Validations.of(handler).acknowledge(
+                Acknowledgment(
+                    id=_LAMBDA_BASIC,
+                    reason="a CDK-provided deploy-time function writing its own logs",
+                )
+            )
 
     def _alarms(self, topic: sns.ITopic) -> None:
         self.alarms: list[cloudwatch.Alarm] = []
@@ -680,33 +677,12 @@ class Orchestration(Construct):
 
 _MANAGED = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
 _LAMBDA_BASIC = _MANAGED + "AWSLambdaBasicExecutionRole]"
-_READ = "CDK's read grant on the workflow buckets only"
 _BY_DESIGN = (
     (
         _MANAGED + "AWSLambdaVPCAccessExecutionRole]",
         "the AWS policy for a function in a VPC: logs and its own network interfaces only",
     ),
     (_LAMBDA_BASIC, "the AWS policy that lets a function write its own logs"),
-    (
-        "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-        "CDK's grant on the stack's one key (the ARN is named): GenerateDataKey and "
-        "GenerateDataKeyWithoutPlaintext",
-    ),
-    (
-        "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
-        "CDK's grant on the stack's one key (the ARN is named): ReEncryptFrom/To",
-    ),
-    (
-        "AwsSolutions-IAM5[Action::s3:Abort*]",
-        "CDK's write grant on the workflow buckets: AbortMultipartUpload of large results",
-    ),
-    (
-        "AwsSolutions-IAM5[Action::s3:DeleteObject*]",
-        "CDK's write grant on the results bucket: a re-run replaces its results",
-    ),
-    ("AwsSolutions-IAM5[Action::s3:GetBucket*]", _READ),
-    ("AwsSolutions-IAM5[Action::s3:GetObject*]", _READ),
-    ("AwsSolutions-IAM5[Action::s3:List*]", _READ),
     (
         "AwsSolutions-IAM5[Resource::*]",
         "X-Ray segments and CloudWatch Logs delivery of the state machines have no "
