@@ -82,12 +82,16 @@ class KilowatchStack(Stack):
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
+                # What CloudWatch Logs' documented `Encrypt*, Decrypt*, ReEncrypt*,
+                # GenerateDataKey*, Describe*` covers for a symmetric key, named one by one.
                 actions=[
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                    "kms:DescribeKey",
                 ],
                 principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
                 resources=["*"],  # in a key policy "*" is this key

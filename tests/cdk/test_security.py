@@ -111,3 +111,20 @@ def test_no_wildcard_actions_and_no_star_resources_on_data(template_json: dict[s
             assert not [a for a in actions if a.startswith(data_services)], (
                 f"{owner}: {actions} on *"
             )
+
+
+def test_services_get_the_key_by_named_actions(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
+    """The key policy's service statements (CloudWatch Logs, CloudWatch) list their actions;
+    only the account root's `kms:*` (CDK's default, so IAM policies can grant the key) has one."""
+    key = template_json["Resources"][logical_id(stack, stack.key)]
+    services = []
+    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if "Service" in statement["Principal"]:
+            services.append(statement["Principal"]["Service"])
+            assert not [a for a in actions if "*" in a], statement
+        else:
+            assert actions == ["kms:*"] and "AWS" in statement["Principal"], statement
+    assert len(services) == 2
