@@ -143,14 +143,14 @@ def test_function_may_publish_only_receipts(
     assert not [a for a in actions if a.endswith(":*") or a == "*"]
 
 
-def test_log_group_is_encrypted_and_kept_30_days(template: Template, stack: KilowatchStack) -> None:
-    template.has_resource(
-        "AWS::Logs::LogGroup",
-        {
-            "Properties": {
-                "RetentionInDays": 30,
-                "KmsKeyId": {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]},
-            },
-            "DeletionPolicy": "Retain",
-        },
-    )
+def test_log_group_is_encrypted_and_kept_30_days(
+    template_json: dict[str, Any], stack: KilowatchStack
+) -> None:
+    """The function's own log group (not just any group of the stack)."""
+    function = _function(template_json, stack)
+    group_id = logical_id(stack, stack.processing.log_group)
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": group_id}
+    group = template_json["Resources"][group_id]
+    assert group["Properties"]["RetentionInDays"] == 30
+    assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}
+    assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Retain"
