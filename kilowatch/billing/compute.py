@@ -119,11 +119,4 @@ def compute_bills(
 def _at_the_same_pace(usage: Usage, period: BillingPeriod, through_ts: int) -> Usage:
     """The whole period's usage if the rest of it runs at the pace so far (same mix of TOU
     periods); the energy buckets stay as they are, so the projection sets no new peak."""
-    scale = (period.end_ts - period.start_ts) / max(1, through_ts - period.start_ts)
-    return replace(
-        usage,
-        kwh=usage.kwh * scale,
-        pretax=usage.pretax * scale,
-        kvarh=usage.kvarh * scale,
-        kwh_with_kvarh=usage.kwh_with_kvarh * scale,
-    )
+    return usage.scaled((period.end_ts - period.start_ts) / max(1, through_ts - period.start_ts))

@@ -19,7 +19,6 @@ from typing import Literal
 import numpy as np
 
 from kilowatch.billing.bill import Bill, to_cents
-from kilowatch.billing.compute import lookback_months
 from kilowatch.billing.errors import BillingError
 from kilowatch.billing.periods import BillingPeriod, period_containing, shifted
 from kilowatch.billing.pricing import peaks, price, window_demand
@@ -314,15 +313,7 @@ def extrapolated(
     rate_kwh_per_s = float(usage.bucket_kwh[recent].sum()) / span
     total = usage.total_kwh
     rest = rate_kwh_per_s * max(0, period.end_ts - now)
-    scale = (total + rest) / total if total > 0 else 1.0
-    scaled = replace(
-        usage,
-        kwh=usage.kwh * scale,
-        pretax=usage.pretax * scale,
-        kvarh=usage.kvarh * scale,
-        kwh_with_kvarh=usage.kwh_with_kvarh * scale,
-    )
-    return scaled, rate_kwh_per_s
+    return usage.scaled((total + rest) / total if total > 0 else 1.0), rate_kwh_per_s
 
 
 def project_bill(
@@ -395,16 +386,6 @@ class DemandWatch:
         if known is None or latest.ts >= known.ts:
             self._latest[meter] = latest
 
-    def prior_peaks(self, period: BillingPeriod) -> list[dict[str, float]]:
-        """The peaks of the periods before `period` that the ratchets look back on."""
-        plant, zone = self.running.plant, self.running.plant.zone
-        read_day = plant.tariff.billing.read_day
-        out = []
-        for k in range(lookback_months(plant), 0, -1):
-            earlier = shifted(period, -k, zone, read_day)
-            out.append(peaks(plant, earlier, self.running.usage(earlier.label)))
-        return out
-
     def project(self, now: int) -> tuple[list[DemandProjection], BudgetProjection]:
         """The open window of each demand charge projected, and the bill projected against the
         budget (the plant's usage merged once for both)."""
@@ -416,7 +397,7 @@ class DemandWatch:
             if period.label not in usages:
                 usages[period.label] = (
                     self.running.usage(period.label),
-                    self.prior_peaks(period),
+                    self.running.prior_peaks(period),
                 )
             return usages[period.label]
 

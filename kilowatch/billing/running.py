@@ -294,10 +294,7 @@ class RunningBill:
     def bill(self, label: str, meter: str | None = None) -> Bill:
         """The bill so far of a kept period: the plant's (account) or one meter's (alone)."""
         period = self._periods.get(label) or parse_period(label, self.plant.zone, self._read_day)
-        prior = []
-        for k in range(lookback_months(self.plant), 0, -1):
-            earlier = shifted(period, -k, self.plant.zone, self._read_day)
-            prior.append(peaks(self.plant, earlier, self.usage(earlier.label, meter)))
+        prior = self.prior_peaks(period, meter)
         scope = f"meter {meter} of plant {self.plant_id}" if meter else f"plant {self.plant_id}"
         return price(
             self.plant,
@@ -307,6 +304,17 @@ class RunningBill:
             account=meter is None,
             scope=scope,
         )
+
+    def prior_peaks(
+        self, period: BillingPeriod, meter: str | None = None
+    ) -> list[dict[str, float]]:
+        """The peaks of the periods before `period` that the ratchets look back on, oldest
+        first (as `price` takes them): the plant's, or one meter's."""
+        out = []
+        for k in range(lookback_months(self.plant), 0, -1):
+            earlier = shifted(period, -k, self.plant.zone, self._read_day)
+            out.append(peaks(self.plant, earlier, self.usage(earlier.label, meter)))
+        return out
 
     def points(self, now: float) -> list[BillingPoint]:
         """Points for the current period and every period changed since the last call."""

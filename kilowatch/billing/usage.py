@@ -7,7 +7,7 @@ reading can be taken back out by adding it with negated energy: the running bill
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -44,6 +44,17 @@ class Usage:
             np.zeros(0, dtype=np.int64),
             np.zeros(0),
             0,
+        )
+
+    def scaled(self, factor: float) -> Usage:
+        """This usage with its energy (and its cost and reactive sums) times `factor`; the
+        energy buckets stay as they are, so a projection made with it sets no new peak."""
+        return replace(
+            self,
+            kwh=self.kwh * factor,
+            pretax=self.pretax * factor,
+            kvarh=self.kvarh * factor,
+            kwh_with_kvarh=self.kwh_with_kvarh * factor,
         )
 
     def __add__(self, other: Usage) -> Usage:

@@ -113,18 +113,17 @@ def test_no_wildcard_actions_and_no_star_resources_on_data(template_json: dict[s
             )
 
 
-def test_services_get_the_key_by_named_actions(
+def test_the_key_policy_statements_the_stack_writes_name_their_actions(
     template_json: dict[str, Any], stack: KilowatchStack
 ) -> None:
-    """The key policy's service statements (CloudWatch Logs, CloudWatch) list their actions;
-    only the account root's `kms:*` (CDK's default, so IAM policies can grant the key) has one."""
+    """CloudWatch Logs (encrypted log groups) and CloudWatch (alarms to the encrypted topic)."""
     key = template_json["Resources"][logical_id(stack, stack.key)]
-    services = []
+    ours = {"logs.us-east-1.amazonaws.com", "cloudwatch.amazonaws.com"}
+    found = {}
     for statement in key["Properties"]["KeyPolicy"]["Statement"]:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        if "Service" in statement["Principal"]:
-            services.append(statement["Principal"]["Service"])
-            assert not [a for a in actions if "*" in a], statement
-        else:
-            assert actions == ["kms:*"] and "AWS" in statement["Principal"], statement
-    assert len(services) == 2
+        service = statement["Principal"].get("Service")
+        if service in ours:
+            found[service] = statement["Action"]
+    assert set(found) == ours
+    for service, actions in found.items():
+        assert not [a for a in actions if "*" in a], f"{service}: {actions}"

@@ -264,7 +264,24 @@ class Storage(Construct):
         self.admin_secret.grant_read(function)
         for secret in (self.writer_token_secret, self.reader_token_secret):
             secret.grant_read(function)
-            secret.grant_write(function)
+        # Storing a token: PutSecretValue, and a data key made through Secrets Manager (CDK's
+        # grant_write adds UpdateSecret and kms:ReEncrypt*/GenerateDataKey* the setup never uses).
+        iam.Grant.add_to_principal(
+            grantee=function,
+            actions=["secretsmanager:PutSecretValue"],
+            resource_arns=[self.writer_token_secret.secret_arn, self.reader_token_secret.secret_arn],
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{Stack.of(self).region}.amazonaws.com"
+                    }
+                },
+            )
+        )
         provider = cr.Provider(
             self, "SetupProvider", on_event_handler=function, log_group=log_group
         )
