@@ -50,9 +50,11 @@ def drift(
     *,
     source_of: Callable[[str], str],
     hint: str,
+    sourceless: str = "is not generated from any source",
 ) -> list[str]:
     """Sentences naming each generated file that is missing, differs from what its source
-    (`source_of(name)`) gives, or matches `pattern` without a source; each ends with `hint`."""
+    (`source_of(name)`) gives, or matches `pattern` without a source (it `sourceless`); each
+    ends with `hint`."""
     problems = []
     for name, text in rendered.items():
         path = out_dir / name
@@ -63,5 +65,5 @@ def drift(
     if out_dir.is_dir():
         for stale in sorted(out_dir.glob(pattern)):
             if stale.name not in rendered:
-                problems.append(f"{stale} is not generated from any source; {hint}")
+                problems.append(f"{stale} {sourceless}; {hint}")
     return problems

@@ -134,4 +134,3 @@ def acknowledgements(stack: KilowatchStack) -> list[tuple[IConstruct, str, str]]
 def _aws_custom_resource_singleton(stack: Stack) -> IConstruct:
     """The function CDK shares among AwsCustomResources (fixed id)."""
     return stack.node.find_child("AWS679f53fac002430cb0da5b7982bd2287")
-

@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 CDK_DIR = Path(__file__).resolve().parent.parent
 REPO_ROOT = CDK_DIR.parent
@@ -17,6 +24,9 @@ ENVIRONMENTS_CONTEXT_KEY = "kilowatch:environments"
 # `-c kilowatch:only=prod` (or env KILOWATCH_CDK_ONLY=prod) synthesizes one environment alone.
 ONLY_CONTEXT_KEY = "kilowatch:only"
 ENV_PREFIX = "KILOWATCH_CDK_"
+# The longest range a CloudWatch alarm evaluates (period x evaluation periods), in seconds.
+MAX_SHORT_ALARM_RANGE_S = 86_400  # periods under one hour
+MAX_ALARM_RANGE_S = 604_800
 
 
 # CloudWatch Logs' retention periods (days) and their aws_logs.RetentionDays names.
@@ -54,9 +64,18 @@ class KilowatchSettings(BaseModel):
         Path("config/kilowatch.example.yaml"),
         description="plant file, bundled in the Lambda with its folder (tariffs); from the repo",
     )
-    reading_interval_s: int = Field(300, ge=60, le=3600, description="meters' reading interval (s)")
+    reading_interval_s: int = Field(
+        300,
+        ge=60,
+        le=3600,
+        description="meters' reading interval (s); a multiple of 60 (silent-plant alarms' period)",
+    )
     silent_plant_intervals: int = Field(
-        3, ge=1, le=288, description="alarm when a plant stores no reading for this many intervals"
+        3,
+        ge=1,
+        le=288,
+        description="alarm when a plant stores no reading for this many intervals "
+        "(at most a day of them; a week when hourly)",
     )
     alarm_email: str | None = Field(None, description="e-mail subscribed to the alarm topic")
     kinesis_shards: int = Field(
@@ -85,7 +104,10 @@ class KilowatchSettings(BaseModel):
         description="retries of a failing batch before it goes to the on-failure queue",
     )
     max_record_age_s: int = Field(
-        3600, ge=60, le=604800, description="records older than this go to the on-failure queue (s)"
+        3600,
+        ge=60,
+        le=604800,
+        description="records older than this go to the on-failure queue (s); at most the retention",
     )
     influx_instance_type: str = Field(
         "db.influx.medium", description="Timestream for InfluxDB instance class"
@@ -118,6 +140,39 @@ class KilowatchSettings(BaseModel):
     removal: Literal["retain", "destroy"] = Field(
         "retain", description="what `cdk destroy` does to data (buckets, stream, database, keys)"
     )
+
+    @field_validator("reading_interval_s")
+    @classmethod
+    def _alarm_period(cls, seconds: int) -> int:
+        # It is the silent-plant alarms' period: CloudWatch takes only multiples of 60 s.
+        if seconds % 60:
+            raise ValueError("must be a multiple of 60 s (it is a CloudWatch alarm period)")
+        return seconds
+
+    @field_validator("silent_plant_intervals")
+    @classmethod
+    def _alarm_range(cls, intervals: int, info: ValidationInfo) -> int:
+        # PutMetricAlarm refuses (at deploy time) an alarm evaluating more than one day, or
+        # seven days when its period is an hour or more.
+        period = info.data.get("reading_interval_s")
+        if period is not None:
+            limit = MAX_ALARM_RANGE_S if period >= 3600 else MAX_SHORT_ALARM_RANGE_S
+            if period * intervals > limit:
+                raise ValueError(
+                    f"{intervals} intervals of {period} s is more than CloudWatch alarms evaluate "
+                    f"({limit} s); use at most {limit // period}"
+                )
+        return intervals
+
+    @field_validator("max_record_age_s")
+    @classmethod
+    def _within_retention(cls, seconds: int, info: ValidationInfo) -> int:
+        hours = info.data.get("kinesis_retention_hours")
+        if hours is not None and seconds > hours * 3600:
+            raise ValueError(
+                f"must be at most kinesis_retention_hours ({hours} h): records expire first"
+            )
+        return seconds
 
     @field_validator("log_retention_days")
     @classmethod

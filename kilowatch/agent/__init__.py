@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from kilowatch.agent.maps import MapError, load_map
 from kilowatch.agent.runner import run_agent
 from kilowatch.agent.settings import AgentSettings
 
-__all__ = ["AgentSettings", "MapError", "load_map", "run_agent"]
+__all__ = ["AgentSettings", "run_agent"]

@@ -140,12 +140,31 @@ def register_device(
         attributePayload={"attributes": {PLANT_ATTRIBUTE: plant}},
     )
     certificate: dict[str, Any] = {}
+    written: list[Path] = []
     try:
         certificate = iot.create_keys_and_certificate(setAsActive=True)
         arn = certificate["certificateArn"]
         iot.attach_policy(policyName=policy_name, target=arn)
         iot.attach_thing_principal(thingName=thing_name, principal=arn)
+        # The private key exists only in this answer: a key that cannot be written must not
+        # leave behind an active certificate nobody holds, so the writes are undone too.
+        for path, text in ((cert_file, certificate["certificatePem"]),
+                           (key_file, certificate["keyPair"]["PrivateKey"])):  # fmt: skip
+            _write_private(path, text)
+            written.append(path)
+        if not ca_file.exists():
+            ca_file.write_text(amazon_root_ca_pem(), encoding="ascii")  # public, shared
+        _write_private(
+            settings_file,
+            agent_settings_text(
+                thing_name=thing_name, plant=plant, endpoint=endpoint,
+                cert_file=cert_file.resolve(), key_file=key_file.resolve(),
+                ca_file=ca_file.resolve(),
+            ),
+        )  # fmt: skip
     except Exception:
+        for path in written:
+            path.unlink(missing_ok=True)
         _undo(
             iot,
             thing_name,
@@ -154,17 +173,6 @@ def register_device(
             certificate.get("certificateId"),
         )
         raise
-    _write_private(cert_file, certificate["certificatePem"])
-    _write_private(key_file, certificate["keyPair"]["PrivateKey"])
-    if not ca_file.exists():
-        ca_file.write_text(amazon_root_ca_pem(), encoding="ascii")
-    _write_private(
-        settings_file,
-        agent_settings_text(
-            thing_name=thing_name, plant=plant, endpoint=endpoint,
-            cert_file=cert_file.resolve(), key_file=key_file.resolve(), ca_file=ca_file.resolve(),
-        ),
-    )  # fmt: skip
     logger.info(
         "registered thing %s (plant %s), certificate %s",
         thing_name,

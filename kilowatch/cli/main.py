@@ -325,7 +325,7 @@ def simulate(
         "127.0.0.1"
     ),
     modbus_map: Annotated[
-        str, typer.Option(help="register map of the served meters (kilowatch/agent/meter_maps)")
+        str, typer.Option(help="register map of the served meters (kilowatch/registers/meter_maps)")
     ] = "eastron_sdm630",
     log_level: LogOption = DEFAULT_LOG_LEVEL,
 ) -> None:
@@ -355,7 +355,7 @@ def simulate(
         "mqtt_client_id": mqtt_client_id,
     }
     if modbus is not None:
-        from kilowatch.agent import MapError, load_map
+        from kilowatch.registers import MapError, load_map
 
         try:
             layout = load_map(modbus_map)
@@ -534,9 +534,7 @@ def import_urdb(
 
 
 def _add_subcommand_groups() -> None:
-    from kilowatch.dashboards.cli import dashboards_app
-
-    app.add_typer(dashboards_app, name="dashboards")
+    app.add_typer(__import__("kilowatch.cli.dashboards", fromlist=["app"]).app, name="dashboards")
     app.add_typer(__import__("kilowatch.cli.sfn", fromlist=["app"]).app, name="sfn")
     app.add_typer(__import__("kilowatch.cli.aws", fromlist=["app"]).app, name="aws")
     app.add_typer(__import__("kilowatch.cli.etl", fromlist=["app"]).app, name="etl")

@@ -9,12 +9,13 @@ folder belongs to the generator: JSON files in it without a source are removed b
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 from grafanalib._gen import DashboardEncoder
+
+from kilowatch.generated import drift, load_source, write_generated
 
 SUFFIX = ".dashboard.py"
 DEFAULT_SRC_DIR = Path("dashboards")
@@ -43,14 +44,7 @@ def output_name(source: Path) -> str:
 
 def load(source: Path) -> Any:
     """The `dashboard` object a source defines, with panel ids filled in."""
-    spec = importlib.util.spec_from_file_location(f"_kilowatch_dashboard_{source.stem}", source)
-    if spec is None or spec.loader is None:
-        raise DashboardBuildError(f"{source} cannot be loaded as Python")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as err:  # the file is someone's code: report any failure with its name
-        raise DashboardBuildError(f"{source} failed: {type(err).__name__}: {err}") from err
+    module = load_source(source, f"_kilowatch_dashboard_{source.stem}", DashboardBuildError)
     dashboard = getattr(module, "dashboard", None)
     if dashboard is None or not hasattr(dashboard, "to_json_data"):
         raise DashboardBuildError(f"{source} must define a grafanalib Dashboard named `dashboard`")
@@ -76,34 +70,17 @@ def render_all(src_dir: Path) -> dict[str, str]:
 
 def build_dashboards(src_dir: Path | str, out_dir: Path | str) -> list[Path]:
     """Write every dashboard's JSON into out_dir (files that did not change are left alone)."""
-    src_dir, out_dir = Path(src_dir), Path(out_dir)
-    rendered = render_all(src_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in rendered.items():
-        path = out_dir / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-        written.append(path)
-    for stale in sorted(out_dir.glob("*.json")):
-        if stale.name not in rendered:
-            stale.unlink()
-    return written
+    return write_generated(render_all(Path(src_dir)), Path(out_dir), "*.json")
 
 
 def check_dashboards(src_dir: Path | str, out_dir: Path | str) -> list[str]:
     """Sentences naming each generated file that is missing, different or without a source."""
-    src_dir, out_dir = Path(src_dir), Path(out_dir)
-    rendered = render_all(src_dir)
-    problems = []
-    for name, text in rendered.items():
-        path = out_dir / name
-        if not path.exists():
-            problems.append(f"{path} is missing; {REBUILD_HINT}")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"{path} differs from {src_dir / name[:-5]}{SUFFIX}; {REBUILD_HINT}")
-    if out_dir.is_dir():
-        for stale in sorted(out_dir.glob("*.json")):
-            if stale.name not in rendered:
-                problems.append(f"{stale} has no {SUFFIX} source; {REBUILD_HINT}")
-    return problems
+    src = Path(src_dir)
+    return drift(
+        render_all(src),
+        Path(out_dir),
+        "*.json",
+        source_of=lambda name: f"{src / name.removesuffix('.json')}{SUFFIX}",
+        hint=REBUILD_HINT,
+        sourceless=f"has no {SUFFIX} source",
+    )

@@ -214,24 +214,5 @@ class InfluxReader:
                 f"AND time >= {start_ts}s AND time < {end_ts}s"
             )
             return
-        # 2.x has no InfluxQL DELETE; its delete API takes an inclusive stop.
-        stop = pd.Timestamp(end_ts * 10**9 - 1, unit="ns", tz="UTC").isoformat()
-        try:
-            response = self._session.post(
-                self.source.url.rstrip("/") + "/api/v2/delete",
-                params={"org": org, "bucket": self.source.database},
-                json={
-                    "start": pd.Timestamp(start_ts, unit="s", tz="UTC").isoformat(),
-                    "stop": stop,
-                    "predicate": f'_measurement="{ENERGY}" AND plant="{plant}"',
-                },
-                timeout=self.source.timeout_s,
-            )
-        except requests.RequestException as err:
-            raise InfluxReadError(
-                f"InfluxDB at {self.source.url} is not reachable: {network_reason(err)}"
-            ) from None
-        if response.status_code >= 300:
-            raise InfluxReadError(
-                f"InfluxDB refused to delete: {response.status_code} {response.text.strip()[:300]}"
-            )
+        # 2.x has no InfluxQL DELETE.
+        self._delete_v2(start_ts, end_ts, f'_measurement="{ENERGY}" AND plant="{plant}"', org)

@@ -4,8 +4,8 @@
 1, 2, ... in fleet order) of a pymodbus TCP server, so `kilowatch agent` can poll them as it
 polls real meters. Each read is answered with the meter model's registers at that instant,
 encoded as the map says (address, type, word order, scale, unit): the inverse of what the agent
-decodes. The register map is passed in (the CLI loads the agent's shipped maps): an app does not
-import another app.
+decodes. The register maps are kilowatch.registers' (the agent decodes with the same ones).
+`ModbusServerThread` runs pymodbus's server in a thread of its own with its own event loop.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Self
 
-from pymodbus.client.mixin import ModbusClientMixin
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from kilowatch.metermodel.model import Register, SimulatedMeter
+from kilowatch.registers import REGISTERS_PER_TYPE, RegisterMap, encode_field
 from kilowatch.settings import SettingsError
 from kilowatch.signals import stop_on_signals
 from kilowatch.simulator.fleet import build_fleet
@@ -31,37 +31,7 @@ from kilowatch.simulator.settings import SimulatorSettings
 logger = logging.getLogger(__name__)
 
 MAX_UNITS = 247  # Modbus unit ids 1..247
-WORDS = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2}
-WORDS.update({"int64": 4, "uint64": 4, "float64": 4})
 START_TIMEOUT_S = 10.0
-
-
-class FieldLayout(Protocol):
-    """Where one value sits (kilowatch.agent.maps.RegisterField has these)."""
-
-    @property
-    def address(self) -> int: ...
-
-    @property
-    def type(self) -> str: ...
-
-    @property
-    def word_order(self) -> str | None: ...
-
-
-class RegisterLayout(Protocol):
-    """A meter model's register map (kilowatch.agent.maps.RegisterMap has these)."""
-
-    @property
-    def model(self) -> str: ...
-
-    @property
-    def word_order(self) -> str: ...
-
-    @property
-    def fields(self) -> Mapping[Any, FieldLayout]: ...
-
-    def factor(self, name: Any) -> float: ...
 
 
 def register_values(register: Register) -> dict[str, float]:
@@ -78,84 +48,45 @@ def register_values(register: Register) -> dict[str, float]:
     return values
 
 
-def encode_registers(layout: RegisterLayout, values: Mapping[str, float]) -> dict[int, int]:
+def encode_registers(layout: RegisterMap, values: Mapping[str, float]) -> dict[int, int]:
     """address -> raw 16-bit register for every field of the map that `values` has."""
     out: dict[int, int] = {}
     for name, spec in layout.fields.items():
-        if name not in values:
-            continue
-        raw: float | int = values[name] / layout.factor(name)
-        if not spec.type.startswith("float"):
-            raw = round(raw)
-            if spec.type.startswith("uint"):
-                raw %= 2 ** (16 * WORDS[spec.type])  # a counter wraps as the meter's does
-        words = ModbusClientMixin.convert_to_registers(
-            raw,
-            ModbusClientMixin.DATATYPE[spec.type.upper()],
-            word_order=spec.word_order or layout.word_order,  # type: ignore[arg-type]
-        )
-        for offset, word in enumerate(words):
-            out[spec.address + offset] = word
+        if name in values:
+            for offset, word in enumerate(encode_field(layout, name, values[name])):
+                out[spec.address + offset] = word
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Unit:
-    """One served meter: its Modbus unit id and its model."""
+def map_device(unit_id: int, layout: RegisterMap, action: Any) -> SimDevice:
+    """A pymodbus device for one unit: registers 0 to the map's last, each read answered by
+    `action` (pymodbus's `SimDevice` action: it fills in the registers asked for)."""
+    end = max(spec.address + REGISTERS_PER_TYPE[spec.type] for spec in layout.fields.values())
+    data = SimData(0, count=end + 1, values=0, datatype=DataType.REGISTERS)
+    return SimDevice(unit_id, simdata=[data], action=action)
 
-    unit_id: int
-    meter: SimulatedMeter
 
+class ModbusServerThread:
+    """pymodbus's TCP server in a thread of its own, with its own event loop."""
 
-class ModbusMeters:
-    """A pymodbus TCP server in a thread of its own, answering for each unit from its model."""
-
-    def __init__(
-        self,
-        units: Sequence[Unit],
-        layout: RegisterLayout,
-        host: str,
-        port: int,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.units = list(units)
-        self.layout = layout
+    def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
-        self._clock = clock
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: ModbusTcpServer | None = None
-        self.reads = 0
 
-    def _device(self, unit: Unit) -> SimDevice:
-        end = max(spec.address + WORDS[spec.type] for spec in self.layout.fields.values())
-
-        async def answer(
-            _fc: int, start: int, _address: int, _count: int, current: list[int], _values: Any
-        ) -> None:
-            self.reads += 1
-            values = register_values(unit.meter.register_at(int(self._clock())))
-            for where, word in encode_registers(self.layout, values).items():
-                if start <= where < start + len(current):
-                    current[where - start] = word
-
-        data = SimData(0, count=end + 1, values=0, datatype=DataType.REGISTERS)
-        return SimDevice(unit.unit_id, simdata=[data], action=answer)
-
-    def start(self) -> ModbusMeters:
-        """Listen (raises OSError when the port is taken)."""
+    def serve(self, devices: Sequence[SimDevice]) -> None:
+        """Listen for these devices (raises OSError or RuntimeError when the port is taken)."""
         self._thread.start()
-        devices = [self._device(unit) for unit in self.units]
 
         async def listen() -> ModbusTcpServer:
-            server = ModbusTcpServer(devices, address=(self.host, self.port))
+            server = ModbusTcpServer(list(devices), address=(self.host, self.port))
             await server.serve_forever(background=True)
             return server
 
         self._server = asyncio.run_coroutine_threadsafe(listen(), self._loop).result(
             START_TIMEOUT_S
         )
-        return self
 
     def stop(self) -> None:
         """Close the server and its thread."""
@@ -167,6 +98,49 @@ class ModbusMeters:
                 logger.debug("Modbus server shutdown: %s", err)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One served meter: its Modbus unit id and its model."""
+
+    unit_id: int
+    meter: SimulatedMeter
+
+
+class ModbusMeters(ModbusServerThread):
+    """The fleet's meters on a pymodbus TCP server, each unit answering from its model."""
+
+    def __init__(
+        self,
+        units: Sequence[Unit],
+        layout: RegisterMap,
+        host: str,
+        port: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(host, port)
+        self.units = list(units)
+        self.layout = layout
+        self._clock = clock
+        self.reads = 0
+
+    def _device(self, unit: Unit) -> SimDevice:
+        async def answer(
+            _fc: int, start: int, _address: int, _count: int, current: list[int], _values: Any
+        ) -> None:
+            self.reads += 1
+            values = register_values(unit.meter.register_at(int(self._clock())))
+            for where, word in encode_registers(self.layout, values).items():
+                if start <= where < start + len(current):
+                    current[where - start] = word
+
+        return map_device(unit.unit_id, self.layout, answer)
+
+    def start(self) -> Self:
+        """Listen (raises OSError when the port is taken)."""
+        self.serve([self._device(unit) for unit in self.units])
+        return self
 
 
 def modbus_units(fleet: Sequence[SimulatedMeter]) -> list[Unit]:
@@ -193,7 +167,7 @@ def agent_meters_yaml(
 
 
 def run_modbus_server(
-    settings: SimulatorSettings, host: str, port: int, layout: RegisterLayout, map_name: str
+    settings: SimulatorSettings, host: str, port: int, layout: RegisterMap, map_name: str
 ) -> int:
     """Serve the fleet's meters over Modbus TCP until SIGINT or SIGTERM; 0 when stopped."""
     units = modbus_units(build_fleet(settings))

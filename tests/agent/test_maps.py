@@ -1,25 +1,15 @@
-"""Register maps: shipped maps load, reads are planned, registers decode to kilowatch units."""
+"""The agent's side of register maps: reads are planned, answers decode to a MeterSample."""
 
 from __future__ import annotations
 
 import math
 import struct
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from kilowatch.agent.maps import (
-    MAPS_DIR,
-    DecodeError,
-    MapError,
-    RegisterMap,
-    decode_sample,
-    four_quadrant_pf,
-    load_map,
-    plan_reads,
-)
+from kilowatch.agent.maps import DecodeError, decode_sample, plan_reads
+from kilowatch.registers import MAPS_DIR, RegisterMap, load_map
 
 SHIPPED = sorted(path.stem for path in MAPS_DIR.glob("*.yaml"))
 
@@ -36,38 +26,12 @@ def mapping(**fields: dict[str, Any]) -> RegisterMap:
     )
 
 
-def test_at_least_two_maps_ship_and_each_names_its_source() -> None:
-    assert {"eastron_sdm630", "schneider_pm5xxx"} <= set(SHIPPED)
-    for name in SHIPPED:
-        register_map = load_map(name)
-        assert "energy_total_kwh" in register_map.fields
-        assert len(register_map.source) > 40
-
-
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_maps_plan_reads_within_their_limits(name: str) -> None:
     register_map = load_map(name)
     blocks = plan_reads(register_map)
     assert sorted(f for b in blocks for f in b.fields) == sorted(register_map.fields)
     assert all(b.count <= register_map.max_read_registers for b in blocks)
-
-
-def test_sdm630_addresses_from_the_manual() -> None:
-    sdm = load_map("eastron_sdm630")
-    # Protocol address = 3xxxx register number - 30001.
-    for spec in sdm.fields.values():
-        assert spec.manual_register is not None
-        assert spec.address == spec.manual_register - 30001
-    assert sdm.fields["energy_total_kwh"].address == 0x48
-    assert sdm.register_type == "input"
-
-
-def test_pm5xxx_addresses_are_register_numbers_minus_one() -> None:
-    pm = load_map("schneider_pm5xxx")
-    for spec in pm.fields.values():
-        assert spec.manual_register is not None
-        assert spec.address == spec.manual_register - 1
-    assert pm.fields["power_factor"].transform == "four_quadrant_pf"
 
 
 def test_contiguous_fields_share_a_read_and_gaps_split_them() -> None:
@@ -148,13 +112,6 @@ def test_int64_and_uint64_energy_in_wh() -> None:
         assert sample.energy_total_kwh == pytest.approx((2**32 + 1) / 1000)
 
 
-def test_four_quadrant_pf() -> None:
-    assert four_quadrant_pf(0.8) == pytest.approx(0.8)
-    assert four_quadrant_pf(-0.7) == pytest.approx(-0.7)
-    assert four_quadrant_pf(1.2) == pytest.approx(0.8)  # quadrant 4: 2 - value
-    assert four_quadrant_pf(-1.3) == pytest.approx(-0.7)  # -2 - value
-
-
 def test_nan_energy_fails_the_read() -> None:
     register_map = mapping(energy_total_kwh={"address": 0, "type": "float32", "unit": "kWh"})
     (block,) = plan_reads(register_map)
@@ -185,51 +142,3 @@ def test_bad_values_other_than_energy_are_left_out_with_a_warning() -> None:
     assert (sample.power_factor, sample.voltage_v, sample.power_kw) == (None, (), None)
     assert len(warnings) == 4
     assert any("power_factor" in w and "outside -1..1" in w for w in warnings)
-
-
-def test_rollover_of_unsigned_counters_is_derived_from_the_type() -> None:
-    register_map = mapping(
-        energy_total_kwh={"address": 0, "type": "uint32", "unit": "Wh", "scale": 10},
-        reactive_total_kvarh={"address": 2, "type": "float32", "unit": "kvarh"},
-    )
-    assert register_map.rollover_kwh("energy_total_kwh") == pytest.approx(2**32 * 10 / 1000)
-    assert register_map.rollover_kwh("reactive_total_kvarh") is None
-    explicit = mapping(
-        energy_total_kwh={"address": 0, "type": "int32", "unit": "kWh", "rollover": 99_999_999}
-    )
-    assert explicit.rollover_kwh("energy_total_kwh") == 99_999_999
-
-
-@pytest.mark.parametrize(
-    ("fields", "message"),
-    [
-        ({"power_kw": {"address": 0, "type": "float32", "unit": "kW"}}, "energy_total_kwh"),
-        ({"energy_total_kwh": {"address": 0, "type": "float32", "unit": "kW"}}, "unit 'kW'"),
-        ({"energy_total_kwh": {"address": 0, "type": "float16", "unit": "kWh"}}, "type"),
-        ({"energy_total_kwh": {"address": 65535, "type": "float32", "unit": "kWh"}}, "65535"),
-        ({"energy_kwh": {"address": 0, "type": "float32", "unit": "kWh"}}, "energy_kwh"),
-        (
-            {
-                "energy_total_kwh": {"address": 0, "type": "float32", "unit": "kWh"},
-                "voltage_l1": {"address": 2, "type": "float32", "unit": "V"},
-                "voltage_l2": {"address": 4, "type": "float32", "unit": "V"},
-            },
-            "not voltage_l1, voltage_l2",  # the contract carries 1 or 3 phases
-        ),
-    ],
-)
-def test_bad_maps_are_refused_naming_the_key(
-    tmp_path: Path, fields: dict[str, Any], message: str
-) -> None:
-
-    path = tmp_path / "bad.yaml"
-    path.write_text(
-        yaml.safe_dump({"model": "m", "source": "made up for a test", "fields": fields})
-    )
-    with pytest.raises(MapError, match=message):
-        load_map(str(path))
-
-
-def test_an_unknown_shipped_map_lists_the_shipped_ones() -> None:
-    with pytest.raises(MapError, match="eastron_sdm630"):
-        load_map("acme_9000")

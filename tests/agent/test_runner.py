@@ -18,12 +18,12 @@ import pytest
 import yaml
 from pymodbus.constants import ExcCodes
 
-from kilowatch.agent.maps import load_map
 from kilowatch.agent.runner import Agent, build_agent
 from kilowatch.agent.settings import AgentSettings
 from kilowatch.contract import AgentStatus, parse_agent_status
 from kilowatch.contract.receipts import Receipt, RejectedReadings, receipts_topic
 from kilowatch.metermodel.model import SimulatedMeter, default_profile
+from kilowatch.registers import load_map
 from tests.agent.modbus_server import ModbusMeterServer
 from tests.agent.recorder import TopicRecorder
 from tests.bridge.conftest import publish_raw

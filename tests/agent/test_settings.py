@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kilowatch.agent.maps import MAPS_DIR
+import kilowatch.agent
 from kilowatch.agent.runner import build_agent
 from kilowatch.agent.settings import (
     AgentConfigError,
@@ -17,6 +17,8 @@ from kilowatch.agent.settings import (
     load_agent_config,
 )
 from kilowatch.settings import SettingsError
+
+AGENT_DIR = Path(kilowatch.agent.__file__).parent
 
 GOOD: dict[str, Any] = {
     "plant": "plant-a",
@@ -170,7 +172,7 @@ def test_a_ca_file_needs_mqtts(monkeypatch: pytest.MonkeyPatch, tls_files: dict[
 
 
 def test_the_example_config_loads() -> None:
-    config, maps = load_agent_config(MAPS_DIR.parent / "agent.example.yaml")
+    config, maps = load_agent_config(AGENT_DIR / "agent.example.yaml")
     assert len(config.meters) == 5
     assert set(maps) == {"eastron_sdm630", "schneider_pm5xxx", "carlo_gavazzi_em24"}
 

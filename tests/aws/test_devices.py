@@ -147,6 +147,44 @@ def test_a_failed_attachment_leaves_nothing_behind(iot: Any, tmp_path: Path) -> 
     assert not (tmp_path / "certs" / "hmo-edge-01.private.key").exists()
 
 
+def test_files_that_cannot_be_written_leave_nothing_behind(iot: Any, tmp_path: Path) -> None:
+    """The private key exists only in create_keys_and_certificate's answer: if it cannot be
+    written, an active certificate nobody holds the key of must not stay attached to a thing."""
+    (tmp_path / "blocker").write_text("a file where the certificate folder should be")
+    with pytest.raises(OSError):
+        register_device(
+            iot,
+            thing_name="hmo-edge-01",
+            plant="hmo",
+            thing_type=THING_TYPE,
+            policy_name=POLICY,
+            cert_dir=tmp_path / "blocker" / "certs",
+            settings_file=tmp_path / "agent.env",
+        )
+    assert iot.list_things()["things"] == []
+    assert iot.list_certificates()["certificates"] == []
+    assert not (tmp_path / "agent.env").exists()
+
+
+def test_a_settings_file_that_cannot_be_written_removes_the_key_files_too(
+    iot: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "blocker").write_text("a file where the settings folder should be")
+    with pytest.raises(OSError):
+        register_device(
+            iot,
+            thing_name="hmo-edge-01",
+            plant="hmo",
+            thing_type=THING_TYPE,
+            policy_name=POLICY,
+            cert_dir=tmp_path / "certs",
+            settings_file=tmp_path / "blocker" / "agent.env",
+        )
+    assert iot.list_things()["things"] == []
+    assert iot.list_certificates()["certificates"] == []
+    assert sorted(p.name for p in (tmp_path / "certs").iterdir()) == ["AmazonRootCA1.pem"]
+
+
 @pytest.mark.parametrize(
     ("thing", "plant", "message"),
     [

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
 from kilowatch_cdk.packaging import HANDLER
+from kilowatch_cdk.processing.infrastructure import Processing
 from kilowatch_cdk.stack import KilowatchStack
 
 from tests.cdk.helpers import logical_id, resources_of
@@ -154,3 +163,61 @@ def test_log_group_is_encrypted_and_kept_30_days(
     assert group["Properties"]["RetentionInDays"] == 30
     assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}
     assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Retain"
+
+
+SENTRY_DSN_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kilowatch/sentry-AbCdEf"
+
+
+@pytest.fixture(scope="module")
+def with_sentry_dsn() -> dict[str, Any]:
+    """The Processing construct alone, as a stack with `sentry_dsn_secret_arn` builds it."""
+    app = App()
+    stack = Stack(
+        app, "SentryProcessing", env=Environment(account="123456789012", region="us-east-1")
+    )
+    key = kms.Key(stack, "Key")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
+    Processing(
+        stack,
+        "Processing",
+        code=lambda_.Code.from_inline("def handler(event, context):\n    return {}\n"),
+        key=key,
+        stream=kinesis.Stream(stack, "Stream"),
+        vpc=vpc,
+        subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        security_group=ec2.SecurityGroup(stack, "Group", vpc=vpc),
+        influx_token_secret=secretsmanager.Secret(stack, "Token"),
+        environment={"KILOWATCH_TOPIC_PREFIX": "kilowatch"},
+        memory_mb=1024,
+        timeout=Duration.seconds(60),
+        batch_size=100,
+        max_batching_window=Duration.seconds(5),
+        parallelization_factor=1,
+        retry_attempts=5,
+        max_record_age=Duration.hours(1),
+        log_retention=logs.RetentionDays.ONE_MONTH,
+        removal_policy=RemovalPolicy.DESTROY,
+        sentry_dsn_secret_arn=SENTRY_DSN_ARN,
+    )
+    return Template.from_stack(stack).to_json()
+
+
+def test_a_sentry_dsn_secret_is_named_to_the_function_and_readable_by_it_alone(
+    with_sentry_dsn: dict[str, Any],
+) -> None:
+    (function,) = resources_of(with_sentry_dsn, "AWS::Lambda::Function").values()
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["KILOWATCH_SENTRY_DSN_SECRET_ARN"] == SENTRY_DSN_ARN
+    statements = [
+        s
+        for policy in resources_of(with_sentry_dsn, "AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Resource"] == SENTRY_DSN_ARN
+    ]
+    actions = {
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert "secretsmanager:GetSecretValue" in actions
+    assert not [a for a in actions if "*" in a or not a.startswith("secretsmanager:")]

@@ -61,6 +61,11 @@ def test_only_selects_one_environment() -> None:
         ({"removal": "keep"}, "removal"),
         ({"no_such_setting": 1}, "no_such_setting"),
         ({"sentry_dsn_secret_arn": "my-secret"}, "sentry_dsn_secret_arn"),
+        # What CloudFormation would refuse only at deploy time: an alarm period of 90 s, an
+        # alarm evaluating 600 s x 200 (more than a day), a record age past the retention.
+        ({"reading_interval_s": 90}, "reading_interval_s"),
+        ({"reading_interval_s": 600, "silent_plant_intervals": 200}, "silent_plant_intervals"),
+        ({"max_record_age_s": 25 * 3600}, "max_record_age_s"),
     ],
 )
 def test_a_wrong_setting_is_one_sentence_naming_it(values: dict[str, object], named: str) -> None:
@@ -70,6 +75,18 @@ def test_a_wrong_setting_is_one_sentence_naming_it(values: dict[str, object], na
     assert f"setting {named!r} is wrong" in message
     assert "environment 'prod'" in message
     assert "\n" not in message
+
+
+def test_hourly_readings_may_alarm_after_up_to_seven_days() -> None:
+    """CloudWatch evaluates up to 7 days with periods of an hour or more, 1 day below."""
+    (settings,) = load_settings(
+        _context(prod={"reading_interval_s": 3600, "silent_plant_intervals": 168}), environ={}
+    )
+    assert settings.silent_plant_intervals == 168
+    (longer,) = load_settings(
+        _context(prod={"kinesis_retention_hours": 48, "max_record_age_s": 48 * 3600}), environ={}
+    )
+    assert longer.max_record_age_s == 48 * 3600
 
 
 def test_the_shipped_cdk_json_is_valid() -> None:

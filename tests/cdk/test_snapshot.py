@@ -37,9 +37,11 @@ def test_normalise_masks_asset_hashes_only() -> None:
 
 def test_template_matches_the_snapshot(template_json: dict[str, Any]) -> None:
     current = normalise(template_json)
-    if os.environ.get(UPDATE_VARIABLE) == "1" or not SNAPSHOT.exists():
+    if os.environ.get(UPDATE_VARIABLE) == "1":
         SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
         SNAPSHOT.write_text(current)
+    # A missing snapshot fails too: writing one silently would make this test unable to fail.
+    assert SNAPSHOT.exists(), f"no snapshot; {UPDATE_VARIABLE}=1 writes {SNAPSHOT.name}"
     assert current == SNAPSHOT.read_text(), (
         f"the template changed; review the diff, then {UPDATE_VARIABLE}=1 rewrites {SNAPSHOT.name}"
     )

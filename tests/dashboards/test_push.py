@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from kilowatch.cli.dashboards import app as dashboards_app
 from kilowatch.dashboards.build import DEFAULT_OUT_DIR, DEFAULT_SRC_DIR, render_all
-from kilowatch.dashboards.cli import dashboards_app
 from kilowatch.dashboards.push import (
     COMMIT_MESSAGE,
     DashboardPushError,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +17,12 @@ import requests
 
 from kilowatch.dashboards.build import DEFAULT_SRC_DIR, render_all
 from kilowatch.dashboards.push import DashboardPushError, push_dashboards
-from tests.support.services import require_docker
+from tests.support.grafana.container import running_grafana
 
 pytestmark = pytest.mark.docker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCES = REPO_ROOT / DEFAULT_SRC_DIR
-GRAFANA_IMAGE = "grafana/grafana:11.6.0"  # as in docker-compose.yml
-START_TIMEOUT_S = 120
 
 
 @dataclass(frozen=True)
@@ -59,28 +56,7 @@ def service_account_token(url: str, admin: tuple[str, str], role: str) -> str:
 
 @pytest.fixture(scope="module")
 def grafana() -> Iterator[Grafana]:
-    require_docker()
-    from testcontainers.core.container import DockerContainer
-
-    password = secrets.token_hex(16)
-    container = (
-        DockerContainer(GRAFANA_IMAGE)
-        .with_exposed_ports(3000)
-        .with_env("GF_SECURITY_ADMIN_PASSWORD", password)
-        .with_env("GF_ANALYTICS_REPORTING_ENABLED", "false")
-    )
-    with container:
-        url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(3000)}"
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                if requests.get(f"{url}/api/health", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, f"Grafana not up within {START_TIMEOUT_S} s"
-            time.sleep(1)
-        admin = ("admin", password)
+    with running_grafana() as (url, admin):
         yield Grafana(url, admin, service_account_token(url, admin, "Editor"))
 
 

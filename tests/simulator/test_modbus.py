@@ -12,12 +12,11 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from kilowatch.agent.maps import load_map
 from kilowatch.config import load_config
 from kilowatch.metermodel.model import Register
+from kilowatch.registers import REGISTERS_PER_TYPE, decode_field, load_map
 from kilowatch.simulator.fleet import fleet_from_config
 from kilowatch.simulator.modbus import (
-    WORDS,
     agent_meters_yaml,
     encode_registers,
     modbus_units,
@@ -37,8 +36,6 @@ INTERVAL_S = 2
 
 def test_registers_decode_back_to_the_meter_values() -> None:
     """What the server encodes is what the agent's decoder reads, at the register's resolution."""
-    from kilowatch.agent.maps import decode_field
-
     values = register_values(
         Register(2011.8, 73.25, 41.5, 0.93, (127.1, 126.9, 127.4), (101.25, 99.5, 100.0))
     )
@@ -46,7 +43,7 @@ def test_registers_decode_back_to_the_meter_values() -> None:
         layout = load_map(name)
         registers = encode_registers(layout, values)
         for field, spec in layout.fields.items():
-            words = [registers[spec.address + k] for k in range(WORDS[spec.type])]
+            words = [registers[spec.address + k] for k in range(REGISTERS_PER_TYPE[spec.type])]
             assert decode_field(layout, field, words) == pytest.approx(values[field], abs=0.06), (
                 name,
                 field,

@@ -604,7 +604,8 @@ class Orchestration(Construct):
             ),
             (
                 f"AwsSolutions-IAM5[Resource::<{results}.Arn>/failures/*]",
-                "a caught failure is recorded under failures/{machine}/{execution}[/{item}].json",
+                "a caught failure is recorded under failures/{machine}/{execution}[/{item}].json, "
+                "a name made at run time",
             ),
             (
                 f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<{results}>/*]",

@@ -269,7 +269,10 @@ class Storage(Construct):
         iam.Grant.add_to_principal(
             grantee=function,
             actions=["secretsmanager:PutSecretValue"],
-            resource_arns=[self.writer_token_secret.secret_arn, self.reader_token_secret.secret_arn],
+            resource_arns=[
+                self.writer_token_secret.secret_arn,
+                self.reader_token_secret.secret_arn,
+            ],
         )
         function.add_to_role_policy(
             iam.PolicyStatement(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kilowatch.agent.maps import RegisterMap
 from kilowatch.agent.settings import AgentConfig, ModbusMeterConfig, SimulatedMeterConfig
 from kilowatch.agent.sources.base import MeterSource
+from kilowatch.registers import RegisterMap
 
 
 def open_sources(config: AgentConfig, maps: dict[str, RegisterMap]) -> dict[str, MeterSource]:

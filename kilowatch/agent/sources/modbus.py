@@ -9,8 +9,9 @@ from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from kilowatch.agent.energy import MeterSample
-from kilowatch.agent.maps import DecodeError, ReadBlock, RegisterMap, decode_sample, plan_reads
+from kilowatch.agent.maps import DecodeError, ReadBlock, decode_sample, plan_reads
 from kilowatch.agent.sources.base import SourceError
+from kilowatch.registers import RegisterMap
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from pymodbus.constants import ExcCodes
 
-from kilowatch.agent.maps import RegisterMap, load_map
 from kilowatch.agent.sources.base import SourceError
 from kilowatch.agent.sources.modbus import ModbusLink, ModbusMeterSource
+from kilowatch.registers import RegisterMap, load_map
 from tests.agent.modbus_server import ModbusMeterServer
 from tests.support.services import free_port
 

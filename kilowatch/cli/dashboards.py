@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from kilowatch.cli.generated import run_build, run_check
 from kilowatch.dashboards.build import (
     DEFAULT_OUT_DIR,
     DEFAULT_SRC_DIR,
@@ -25,7 +26,7 @@ from kilowatch.dashboards.push import (
     push_dashboards,
 )
 
-dashboards_app = typer.Typer(
+app = typer.Typer(
     help="Grafana dashboards as code (grafanalib): build the JSON, check drift, push to Grafana.",
     no_args_is_help=True,
 )
@@ -34,34 +35,19 @@ SrcOption = Annotated[Path, typer.Option("--src", help="folder of *.dashboard.py
 OutOption = Annotated[Path, typer.Option("--out", help="folder Grafana provisions dashboards from")]
 
 
-@dashboards_app.command("build")
+@app.command("build")
 def build(src: SrcOption = DEFAULT_SRC_DIR, out: OutOption = DEFAULT_OUT_DIR) -> None:
     """Write one JSON file per *.dashboard.py into the provisioning folder."""
-    try:
-        written = build_dashboards(src, out)
-    except DashboardBuildError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    for path in written:
-        typer.echo(f"wrote {path}")
+    run_build(lambda: build_dashboards(src, out), (DashboardBuildError,))
 
 
-@dashboards_app.command("check")
+@app.command("check")
 def check(src: SrcOption = DEFAULT_SRC_DIR, out: OutOption = DEFAULT_OUT_DIR) -> None:
     """Exit 1 when the provisioned JSON differs from what the Python generates."""
-    try:
-        problems = check_dashboards(src, out)
-    except DashboardBuildError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    for problem in problems:
-        typer.echo(problem, err=True)
-    if problems:
-        raise typer.Exit(1)
-    typer.echo(f"{out} matches {src}")
+    run_check(lambda: check_dashboards(src, out), (DashboardBuildError,), f"{out} matches {src}")
 
 
-@dashboards_app.command("push")
+@app.command("push")
 def push(
     url: Annotated[
         str,

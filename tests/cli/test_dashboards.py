@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from kilowatch.dashboards.cli import dashboards_app
+from kilowatch.cli.dashboards import app as dashboards_app
 
 SOURCE = """
 from grafanalib.core import Dashboard
