@@ -8,19 +8,14 @@ import numpy as np
 import pytest
 
 from kilowatch.config import KilowatchConfig, load_config
-from kilowatch.processing import Message, Processor
+from kilowatch.processing import Processor
 from tests.bridge.conftest import EXAMPLE_PLANT_FILE
-
-NOW = 1_796_000_000.0
+from tests.support.examples import NOW, message
 
 
 @pytest.fixture(scope="module")
 def processor() -> Processor:
     return Processor(load_config(EXAMPLE_PLANT_FILE))
-
-
-def message(topic: str, payload: str) -> Message:
-    return Message(topic, payload.encode(), received_at=NOW)
 
 
 def test_undeclared_meter_goes_to_line_unassigned_or_is_rejected(tmp_path: Path) -> None:

@@ -13,25 +13,12 @@ from kilowatch.agent.energy import MeterSample
 from kilowatch.registers import (
     REGISTERS_PER_TYPE,
     FieldName,
-    MapError,
     RegisterMap,
     RegisterType,
     decode_field,
-    load_map,
 )
 
-# FieldName, MapError, RegisterMap and load_map: settings.py and runner.py import them from here
-# until they import kilowatch.registers themselves.
-__all__ = [
-    "DecodeError",
-    "FieldName",
-    "MapError",
-    "ReadBlock",
-    "RegisterMap",
-    "decode_sample",
-    "load_map",
-    "plan_reads",
-]
+__all__ = ["DecodeError", "ReadBlock", "decode_sample", "plan_reads"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from kilowatch import __version__
 from kilowatch.agent.capacity import DiskCap, assess
 from kilowatch.agent.energy import CounterRules, MeterState
-from kilowatch.agent.maps import FieldName, RegisterMap
 from kilowatch.agent.outbox import Batch, TokenBucket, plan_batches
 from kilowatch.agent.poller import Poller
 from kilowatch.agent.publisher import Event, Publisher
@@ -39,6 +38,7 @@ from kilowatch.contract.receipts import (
     receipts_topic,
     run_length,
 )
+from kilowatch.registers import FieldName, RegisterMap
 from kilowatch.signals import stop_on_signals
 
 logger = logging.getLogger(__name__)

@@ -22,13 +22,13 @@ from pydantic import (
 )
 
 from kilowatch.agent.capacity import DiskCap, OnFull
-from kilowatch.agent.maps import MapError, RegisterMap, load_map
 from kilowatch.config import ConfigError, format_validation_error
 from kilowatch.contract import (
     DEFAULT_INTERVAL_S,
     MAX_READINGS_PER_MESSAGE,
 )
 from kilowatch.mqtt.connection import MqttTarget
+from kilowatch.registers import MapError, RegisterMap, load_map
 from kilowatch.settings import MqttSettings
 from kilowatch.validation import IanaTimezone, PlainId, read_yaml
 

@@ -49,6 +49,15 @@ TOU: dict[str, Any] = {
     ],
 }
 
+# Demand billed twice: every window at 3/kW, peak-hour windows at 7/kW with a one-month ratchet
+# at 50 %.
+TWO_CHARGES_RATCHETED: dict[str, Any] = {
+    "charges": [
+        {"name": "max", "per_kw": 3},
+        {"name": "peak", "per_kw": 7, "periods": ["peak"], "ratchet": {"percent": 50, "months": 1}},
+    ]
+}
+
 
 def plant(base: dict[str, Any], zone: str = "UTC", **billing: Any) -> PlantTariff:
     """The tariff `base` with a `billing:` section, in `zone`."""

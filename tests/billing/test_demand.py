@@ -24,7 +24,7 @@ from kilowatch.influx.schema import (
     budget_watch_line,
     demand_watch_line,
 )
-from tests.billing.samples import FLAT, TOU, plant, readings
+from tests.billing.samples import FLAT, TOU, TWO_CHARGES_RATCHETED, plant, readings
 from tests.tariff.samples import local
 
 UTC = "UTC"
@@ -146,17 +146,7 @@ CHICAGO = "America/Chicago"
 TWO_CHARGES = plant(
     {**TOU, "tax_percent": 16},
     CHICAGO,
-    demand={
-        "charges": [
-            {"name": "max", "per_kw": 3},
-            {
-                "name": "peak",
-                "per_kw": 7,
-                "periods": ["peak"],
-                "ratchet": {"percent": 50, "months": 1},
-            },
-        ]
-    },
+    demand=TWO_CHARGES_RATCHETED,
 )
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from kilowatch.billing import compute_bill, parse_period
 from kilowatch.billing.bill import to_cents
-from tests.billing.samples import TOU, plant
+from tests.billing.samples import TOU, TWO_CHARGES_RATCHETED, plant
 from tests.tariff.samples import utc
 
 OCT = utc(2026, 10, 1)
@@ -19,17 +19,7 @@ FULL = plant(
     {**TOU, "tax_percent": 16},
     "America/Mexico_City",
     energy_tiers={"tiers": [{"up_to_kwh": 40}, {"rates": {"peak": 0.5}}]},
-    demand={
-        "charges": [
-            {"name": "max", "per_kw": 3},
-            {
-                "name": "peak",
-                "per_kw": 7,
-                "periods": ["peak"],
-                "ratchet": {"percent": 50, "months": 1},
-            },
-        ]
-    },
+    demand=TWO_CHARGES_RATCHETED,
     fixed=[{"name": "meter", "per_day": 0.5}],
     power_factor={
         "penalty": {"threshold": 0.9, "factor": 0.6, "max_percent": 120},

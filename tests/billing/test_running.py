@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from kilowatch.billing import compute_bill
 from kilowatch.billing.running import RunningBill
 from kilowatch.influx.schema import billing_line
-from tests.billing.samples import TOU, plant, readings
+from tests.billing.samples import TOU, TWO_CHARGES_RATCHETED, plant, readings
 from tests.tariff.samples import local
 
 ZONE = "America/Mexico_City"
@@ -23,17 +23,7 @@ TARIFF = plant(
     {**TOU, "tax_percent": 16},
     ZONE,
     energy_tiers={"tiers": [{"up_to_kwh": 30}, {"rates": {"peak": 0.5, "off_peak": 0.2}}]},
-    demand={
-        "charges": [
-            {"name": "max", "per_kw": 3},
-            {
-                "name": "peak",
-                "per_kw": 7,
-                "periods": ["peak"],
-                "ratchet": {"percent": 50, "months": 1},
-            },
-        ]
-    },
+    demand=TWO_CHARGES_RATCHETED,
     fixed=[{"name": "meter", "per_period": 10}],
     power_factor={"penalty": {"threshold": 0.9, "factor": 0.6, "max_percent": 120}},
 )

@@ -11,18 +11,12 @@ from kilowatch.contract import AgentStatus, Reading, encode_readings, readings_t
 from kilowatch.influx.schema import LineLayout, agent_status_fields, agent_status_line
 from kilowatch.processing import Message, Processor
 from tests.bridge.conftest import EXAMPLE_PLANT_FILE
-from tests.support.examples import AGENT_STATUS
-
-NOW = 1_796_000_000.0
+from tests.support.examples import AGENT_STATUS, NOW, message
 
 
 @pytest.fixture(scope="module")
 def processor() -> Processor:
     return Processor(load_config(EXAMPLE_PLANT_FILE))
-
-
-def message(topic: str, payload: str) -> Message:
-    return Message(topic, payload.encode(), received_at=NOW)
 
 
 def lines_of(processor: Processor, messages: list[Message]) -> list[list[str]]:

@@ -4,6 +4,9 @@ out."""
 from __future__ import annotations
 
 from kilowatch.contract import AgentStatus
+from kilowatch.processing import Message
+
+NOW = 1_796_000_000.0  # when the example messages are received, Unix s
 
 # An agent's health message with every field set.
 AGENT_STATUS = AgentStatus(
@@ -26,3 +29,8 @@ AGENT_STATUS = AgentStatus(
     uptime_s=3600.5,
     version="0.1.0",
 )
+
+
+def message(topic: str, payload: str) -> Message:
+    """A message as the bridge receives it, at NOW."""
+    return Message(topic, payload.encode(), received_at=NOW)
