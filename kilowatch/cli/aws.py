@@ -67,7 +67,9 @@ def register_device(
         str, typer.Option("--environment", "-e", help="the CDK environment (stack Kilowatch-ENV)")
     ] = "dev",
     region: Annotated[
-        str | None, typer.Option("--region", help="AWS region (default: AWS_REGION)")
+        str | None,
+        # botocore reads only AWS_DEFAULT_REGION; AWS_REGION is what the error and most SDKs name.
+        typer.Option("--region", envvar="AWS_REGION", help="AWS region (env AWS_REGION)"),
     ] = None,
 ) -> None:
     """Create an IoT thing with its certificate and the device policy; write the agent's files."""
@@ -119,7 +121,10 @@ def grafana_sources(
     url: Annotated[
         str | None, typer.Option("--url", help="Grafana URL (default: the stack's GrafanaUrl)")
     ] = None,
-    region: Annotated[str | None, typer.Option("--region", help="AWS region")] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", envvar="AWS_REGION", help="AWS region (env AWS_REGION)"),
+    ] = None,
 ) -> None:
     """Create or update the InfluxDB and Athena data sources of the stack in its Grafana."""
     import boto3

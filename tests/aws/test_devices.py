@@ -248,3 +248,26 @@ def test_cli_error_is_one_sentence_and_exit_2(iot: Any, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.output.startswith("error: ")
     assert "Traceback" not in result.output
+
+
+def test_cli_takes_the_region_from_aws_region(
+    iot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The help and the error name AWS_REGION, which botocore alone does not read."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    result = CliRunner().invoke(
+        app,
+        [
+            "aws",
+            "register-device",
+            "--thing",
+            "hmo-gw-2",
+            "--plant",
+            "hmo",
+            "--cert-dir",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert iot.describe_thing(thingName="hmo-gw-2")["attributes"] == {"plant": "hmo"}

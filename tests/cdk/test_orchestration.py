@@ -142,18 +142,63 @@ def _lambda_tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
 MACHINES = ["kilowatch-client-data", "kilowatch-monthly-billing", "kilowatch-recost"]
 
 
+def _path(definition: dict[str, Any], state: str, choice: int | None) -> list[str]:
+    """The states from `state` on, following Next; at a Choice, its `choice`th rule (None: its
+    Default)."""
+    order = []
+    while state:
+        order.append(state)
+        current = definition["States"][state]
+        if current["Type"] == "Choice":
+            state = current["Default"] if choice is None else current["Choices"][choice]["Next"]
+        else:
+            state = current.get("Next")
+    return order
+
+
 def test_client_data_runs_validate_load_indicators_then_notifies(synth: Any) -> None:
     definition = _definition(synth[2], "kilowatch-client-data")
     assert definition["StartAt"] == "Validate"
-    order, state = [], "Validate"
-    while state:
-        order.append(state)
-        state = definition["States"][state].get("Next")
-    assert order == ["Validate", "Load", "Indicators", "Summarize", "Notify"]
+    assert _path(definition, "Validate", None) == [
+        "Validate",
+        "Bills or data?",
+        "Load",
+        "Indicators",
+        "Summarize",
+        "Notify",
+    ]
     notify = definition["States"]["Notify"]
     assert notify["Resource"].endswith(":sns:publish")
     assert notify["Parameters"]["Message.$"] == "$.summarize.summary"
     assert notify["Retry"][0]["MaxAttempts"] == 3 and notify["TimeoutSeconds"] == 30
+
+
+def test_bill_uploads_are_reconciled_instead_of_loaded(synth: Any) -> None:
+    """uploads/{plant}/bills/{file}: validate's summary says kind "bills" (a Green Button file
+    there is kind "greenbutton": loaded), and the Choice sends it to Reconcile."""
+    definition = _definition(synth[2], "kilowatch-client-data")
+    route = definition["States"]["Bills or data?"]
+    assert route["Type"] == "Choice" and route["Default"] == "Load"
+    (rule,) = route["Choices"]
+    assert rule == {
+        "Variable": "$.validate.summary.kind",
+        "StringEquals": "bills",
+        "Next": "Reconcile",
+    }
+    assert _path(definition, "Validate", 0) == [
+        "Validate",
+        "Bills or data?",
+        "Reconcile",
+        "Summarize",
+        "Notify",
+    ]
+    reconcile = definition["States"]["Reconcile"]
+    assert reconcile["Parameters"]["Payload"] == {
+        "validated.$": "$.validate.summary",
+        "execution.$": "$$.Execution.Name",
+    }
+    assert reconcile["ResultPath"] == "$.reconcile"
+    assert reconcile["Catch"][0]["Next"] == definition["States"]["Load"]["Catch"][0]["Next"]
 
 
 @pytest.mark.parametrize("name", MACHINES)

@@ -23,6 +23,7 @@ from kilowatch.influx.schema import LineLayout
 from kilowatch.processing import Message, Processor
 from kilowatch.sfn.explain import explain
 from kilowatch.sfn.history import progress_of
+from kilowatch.sfn.render import explanation_lines
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME = REPO / "cdk" / "kilowatch_cdk" / "orchestration" / "runtime"
@@ -107,10 +108,15 @@ def test_a_bad_upload_fails_with_its_bad_rows_and_sfn_explain_lists_them(
         )
     doc = json.loads(str(caught.value))
     assert doc["bad_rows"][0]["column"] == "units" and doc["bad_rows"][0]["rows"] == [4]
-    # The error as the Python Lambda runtime reports it, in a history Step Functions records:
-    cause = json.dumps(
-        {"errorType": "ValidationFailed", "errorMessage": str(caught.value), "stackTrace": []}
-    )
+    explanation = _explained(str(caught.value))
+    assert explanation.bad_rows[0]["rows"] == [4]
+    assert "did not pass validation" in explanation.hint
+
+
+def _explained(message: str) -> Any:
+    """`kilowatch sfn explain` of an execution whose Validate task raised ValidationFailed with
+    `message`, as the Python Lambda runtime reports it in a history Step Functions records."""
+    cause = json.dumps({"errorType": "ValidationFailed", "errorMessage": message, "stackTrace": []})
     events = [
         {
             "id": 1,
@@ -150,13 +156,70 @@ def test_a_bad_upload_fails_with_its_bad_rows_and_sfn_explain_lists_them(
     ]
     explanation = explain(progress_of(events))
     assert explanation is not None
-    assert explanation.bad_rows[0]["rows"] == [4]
-    assert "did not pass validation" in explanation.hint
+    return explanation
 
 
 def test_an_upload_outside_the_layout_is_refused(tasks: ModuleType) -> None:
     with pytest.raises(ValueError, match=r"uploads/\{plant\}/\{kind\}/\{file\}"):
         tasks.parse_upload_key("uploads/sea/october.csv")
+
+
+BILLS = (
+    "Billing period,Energy (kWh),Demand (kW),Energy charge,Total amount\n"
+    '2026-09,148210,270.4,"$13,920.11","$15,562.40"\n'
+    '2026-10,153562,276.8,"$14,372.36","$15,967.04"\n'
+)
+
+
+def test_a_bills_upload_is_validated_as_bills(tasks: ModuleType) -> None:
+    _upload("uploads/sea/bills/2026.csv", BILLS)
+    result = tasks.validate(
+        {"bucket": INGEST, "key": "uploads/sea/bills/2026.csv", "execution": "b"}
+    )
+    assert result["summary"] == {
+        "plant": "sea",
+        "kind": "bills",
+        "rows": 2,
+        "key": "client-data/sea/b/validated.parquet",
+        "first_period": "2026-09",
+        "last_period": "2026-10",
+    }
+    validated = pd.read_parquet(pd.io.common.BytesIO(_object(result["summary"]["key"])))
+    assert validated["energy_charge"].tolist() == [13920.11, 14372.36]
+
+
+def test_green_button_among_the_bills_is_the_utility_meter_s_intervals(tasks: ModuleType) -> None:
+    """As `kilowatch etl bill usage.xml` does: the file's type decides (loaded, not reconciled)."""
+    assert tasks.parse_upload_key("uploads/sea/bills/usage.XML") == (
+        "sea",
+        "greenbutton",
+        "usage.XML",
+    )
+    assert tasks.parse_upload_key("uploads/sea/bills/2026.xlsx") == ("sea", "bills", "2026.xlsx")
+    assert tasks.parse_upload_key("uploads/sea/greenbutton/u.xml")[1] == "greenbutton"
+
+
+def test_a_bad_bills_upload_fails_with_its_bad_rows_and_sfn_explain_lists_them(
+    tasks: ModuleType,
+) -> None:
+    bad = BILLS + "2026-13,150000,280,n/a,16000\n2026-10,1,1,1,1\n"
+    _upload("uploads/sea/bills/bad.csv", bad)
+    with pytest.raises(tasks.ValidationFailed) as caught:
+        tasks.validate({"bucket": INGEST, "key": "uploads/sea/bills/bad.csv", "execution": "e"})
+    rows = {(r["column"], tuple(r["rows"])) for r in json.loads(str(caught.value))["bad_rows"]}
+    assert ("Billing period", (4,)) in rows  # 2026-13 is no month
+    assert ("Energy charge", (4,)) in rows  # n/a is no amount
+    assert any(column == "" and 5 in found for column, found in rows)  # 2026-10 twice
+    assert _s3_keys(RESULTS) == []  # nothing kept
+    explanation = _explained(str(caught.value))
+    assert "did not pass validation" in explanation.hint
+    text = "\n".join(explanation_lines(explanation))
+    assert "Rows that failed validation" in text and "column=Billing period" in text
+
+
+def _s3_keys(bucket: str) -> list[str]:
+    listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=bucket)
+    return [item["Key"] for item in listed.get("Contents", [])]
 
 
 def test_a_long_recost_range_goes_to_s3_for_the_distributed_map(tasks: ModuleType) -> None:
@@ -234,6 +297,83 @@ def test_recost_day_rewrites_the_days_points(
     _store_readings(influxdb, influx_env)
     result = tasks.recost_day({"plant": "sea", "day": "2026-10-06", "execution": "r"})
     assert result["summary"] == {"plant": "sea", "day": "2026-10-06", "points": 96}
+
+
+def _kilowatch_bill(month: str) -> pd.Series:
+    """kilowatch's own bill of `month` from the readings _store_readings stores, as components."""
+    from kilowatch.billing import compute_bill
+    from kilowatch.etl.bills import bill_components
+    from kilowatch.etl.commands import plant_costing, resolve_plant
+
+    start = int(pd.Timestamp("2026-10-05", tz="America/Los_Angeles").timestamp())
+    readings = pd.DataFrame(
+        {
+            "ts": [start + 900 * (k + 1) for k in range(3 * 96)],
+            "energy_kwh": [10.0 + k % 4 for k in range(3 * 96)],
+            "interval_s": 900,
+        }
+    )
+    costing = plant_costing(resolve_plant(PLANT_FILE, "sea"))
+    return bill_components([compute_bill(costing, readings, month)]).iloc[0]
+
+
+@pytest.mark.integration
+def test_a_bills_upload_is_reconciled_and_the_summary_names_the_flagged_amounts(
+    tasks: ModuleType, influxdb: Any, influx_env: str
+) -> None:
+    _store_readings(influxdb, influx_env)
+    ours = _kilowatch_bill("2026-10")
+    table = (
+        "period,energy_kwh,energy_charge,fixed_charge,total\n"
+        "2026-09,100,,,\n"  # no readings stored in September: flagged, named
+        f"2026-10,{ours['energy_kwh']},{round(ours['energy_charge'] * 1.1, 2)},"
+        f"{ours['fixed_charge']},{ours['total']}\n"  # the utility billed 10 % more energy
+    )
+    _upload("uploads/sea/bills/2026.csv", table)
+    validated = tasks.validate(
+        {"bucket": INGEST, "key": "uploads/sea/bills/2026.csv", "execution": "r2"}
+    )["summary"]
+    result = tasks.reconcile({"validated": validated, "execution": "r2"})
+    summary = result["summary"]
+    assert result["results"] == f"s3://{RESULTS}/client-data/sea/r2/bill-reconciliation.csv"
+    assert (summary["periods"], summary["amounts"], summary["points"]) == (2, 5, 5)
+    assert summary["threshold_percent"] == 2.0 and summary["without_readings"] == ["2026-09"]
+    flagged = [(f["period"], f["component"]) for f in summary["flagged"]]
+    assert flagged == [("2026-09", "energy_kwh"), ("2026-10", "energy_charge")]
+    assert summary["flagged_count"] == 2
+    assert summary["flagged"][1]["difference_percent"] == pytest.approx(-9.09, abs=0.01)
+    json.dumps(summary, allow_nan=False)  # Step Functions takes no NaN
+    points = influxdb.query(
+        'SELECT * FROM "bill_reconciliation" WHERE "billing_period" = \'2026-10\' '
+        'GROUP BY "component"',
+        influx_env,
+    )
+    assert {p["component"]: p["flagged"] for p in points} == {
+        "energy_kwh": False,
+        "energy_charge": True,
+        "fixed_charge": False,
+        "total": False,
+    }
+    table_csv = pd.read_csv(
+        pd.io.common.BytesIO(_object("client-data/sea/r2/bill-reconciliation.csv"))
+    )
+    assert len(table_csv) == 5 and int(table_csv["flagged"].sum()) == 2
+    done = tasks.summarize(
+        {
+            "workflow": "client-data",
+            "execution": "r2",
+            "steps": {
+                "bucket": INGEST,
+                "validate": {"summary": validated, "results": None},
+                "reconcile": result,
+            },
+        }
+    )
+    assert done["summary"] == (
+        "kilowatch reconciled 2 bill(s) of plant sea: 2 of 5 amounts differ by more than 2 %: "
+        "2026-09 energy_kwh (-100.0 %), 2026-10 energy_charge (-9.1 %); "
+        "no readings stored for 2026-09"
+    )
 
 
 def test_summarize_writes_the_manifest_and_one_line(tasks: ModuleType) -> None:

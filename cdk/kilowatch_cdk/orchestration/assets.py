@@ -38,10 +38,11 @@ _PLANT_TASKS = (
 
 # Distribution names as pyproject.toml spells them (its version bounds apply).
 TASK_ASSET_DISTRIBUTIONS: dict[TaskAsset, tuple[str, ...]] = {
-    # validate, load, indicators: the validated rows travel between steps as Parquet
-    # (pyarrow); uploads are CSV/Excel (openpyxl) or Green Button XML (greenbutton-objects).
-    # The indicators step (energy intensity per line and day) is pandas arithmetic: it needs
-    # neither statsmodels nor scipy (only `kilowatch etl enpi`'s regression does).
+    # validate, load, indicators, reconcile: the validated rows travel between steps as
+    # Parquet (pyarrow); uploads are CSV/Excel (openpyxl) or Green Button XML
+    # (greenbutton-objects). The indicators step (energy intensity per line and day) is pandas
+    # arithmetic: it needs neither statsmodels nor scipy (only `kilowatch etl enpi`'s
+    # regression does); reconcile's bills (kilowatch.billing) are pandas and numpy too.
     "client-data": (*_PLANT_TASKS, "greenbutton-objects", "openpyxl", "pyarrow"),
     # plan_billing, bill_plant: the bill's chart is drawn with matplotlib (Agg, PNG).
     "billing": (*_PLANT_TASKS, "matplotlib"),

@@ -36,6 +36,8 @@ RUNTIME_DIR = Path(__file__).parent / "runtime"
 HANDLER_MODULE = "orchestration_tasks"  # runtime/orchestration_tasks.py, at the asset's top level
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 UPLOAD_PREFIX = "uploads/"  # client files: uploads/{plant}/{kind}/{file}
+# The kind of upload that is reconciled instead of loaded (runtime: parse_upload_key).
+BILLS_KIND = "bills"
 # Errors worth another try: Lambda's own hiccups, throttling, and kilowatch's TransientError
 # (InfluxDB or S3 answering 5xx or 429 inside a task).
 TRANSIENT_ERRORS = (
@@ -79,6 +81,9 @@ TASKS: dict[str, TaskSpec] = {
     "indicators": TaskSpec(handler="indicators", asset="client-data", memory_mb=2048,
                            timeout=Duration.minutes(10),
                            description="energy intensity of the uploaded days"),
+    "reconcile": TaskSpec(handler="reconcile", asset="client-data", memory_mb=2048,
+                          timeout=Duration.minutes(10),
+                          description="reconcile a utility's bills with kilowatch's"),
     "plan_billing": TaskSpec(handler="plan_billing", asset="billing", memory_mb=512,
                              timeout=Duration.minutes(1), needs_influx=False,
                              description="the plants and period to bill"),
@@ -367,31 +372,26 @@ class Orchestration(Construct):
     # --- the three workflows ---------------------------------------------------------------
 
     def _client_data(self) -> sfn.IChainable:
-        """validate -> load -> indicators -> summarize -> notify, for one uploaded file."""
+        """validate -> (bills: reconcile | otherwise: load -> indicators) -> summarize -> notify,
+        for one uploaded file."""
         failed = self._failure("ClientData")
-        chain = sfn.Chain.start(
-            self._task(
-                "validate",
-                "Validate",
-                payload={
-                    "bucket.$": "$.bucket",
-                    "key.$": "$.key",
-                    "execution.$": "$$.Execution.Name",
-                },
-            ).add_catch(failed, errors=["States.ALL"], result_path="$.error")
-        )
-        for name, state in (("load", "Load"), ("indicators", "Indicators")):
-            chain = chain.next(
-                self._task(
-                    name,
-                    state,
-                    payload={
-                        "validated.$": "$.validate.summary",
-                        "execution.$": "$$.Execution.Name",
-                    },
-                ).add_catch(failed, errors=["States.ALL"], result_path="$.error")
+        validated = {"validated.$": "$.validate.summary", "execution.$": "$$.Execution.Name"}
+
+        def step(name: str, state: str) -> sfn.TaskStateBase:
+            return self._task(name, state, payload=validated).add_catch(
+                failed, errors=["States.ALL"], result_path="$.error"
             )
-        return chain.next(
+
+        validate = self._task(
+            "validate",
+            "Validate",
+            payload={
+                "bucket.$": "$.bucket",
+                "key.$": "$.key",
+                "execution.$": "$$.Execution.Name",
+            },
+        ).add_catch(failed, errors=["States.ALL"], result_path="$.error")
+        summarize = (
             self._task(
                 "summarize",
                 "Summarize",
@@ -400,8 +400,21 @@ class Orchestration(Construct):
                     "execution.$": "$$.Execution.Name",
                     "steps.$": "$",
                 },
-            ).add_catch(failed, errors=["States.ALL"], result_path="$.error")
-        ).next(self._notify("Notify", "kilowatch: client data loaded"))
+            )
+            .add_catch(failed, errors=["States.ALL"], result_path="$.error")
+            .next(self._notify("Notify", "kilowatch: client data loaded"))
+        )
+        # The kind comes from the upload's folder (and the file's type: Green Button XML among
+        # the bills is interval data), as validate read it.
+        route = (
+            sfn.Choice(self, "Bills or data?", state_name="Bills or data?")
+            .when(
+                sfn.Condition.string_equals("$.validate.summary.kind", BILLS_KIND),
+                step("reconcile", "Reconcile").next(summarize),
+            )
+            .otherwise(step("load", "Load").next(step("indicators", "Indicators")).next(summarize))
+        )
+        return sfn.Chain.start(validate).next(route)
 
     def _monthly_billing(self) -> sfn.IChainable:
         """plan -> Map over plants (bill each: JSON/CSV/PNG to S3) -> summarize -> notify."""

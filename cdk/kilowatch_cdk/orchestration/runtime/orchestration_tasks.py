@@ -22,10 +22,11 @@ from typing import Any, Literal, TypeVar
 
 logger = logging.getLogger(__name__)
 
-UploadKind = Literal["production", "greenbutton"]
-UPLOAD_KINDS: tuple[UploadKind, ...] = ("production", "greenbutton")
+UploadKind = Literal["production", "bills", "greenbutton"]
+UPLOAD_KINDS: tuple[UploadKind, ...] = ("production", "bills", "greenbutton")
 GREEN_BUTTON_METER = "utility"
 MAX_BAD_ROWS = 50  # a Lambda error message must stay small (the cause field holds 32 KiB)
+MAX_FLAGGED = 24  # flagged amounts named in a summary (two years of totals); the CSV has all
 _TRANSIENT_S3 = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling"}
 
 Event = dict[str, Any]
@@ -53,6 +54,7 @@ class TaskSettings:
     influx_version: str
     influx_token_secret_arn: str
     distributed_after_days: int
+    bill_threshold_percent: float | None  # None: kilowatch.etl.bills.DEFAULT_THRESHOLD_PERCENT
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> TaskSettings:
@@ -67,6 +69,11 @@ class TaskSettings:
             influx_version=env.get("KILOWATCH_INFLUX_VERSION", "auto"),
             influx_token_secret_arn=env.get("KILOWATCH_INFLUX_TOKEN_SECRET_ARN", ""),
             distributed_after_days=int(env.get("KILOWATCH_DISTRIBUTED_AFTER_DAYS", "62")),
+            bill_threshold_percent=(
+                float(env["KILOWATCH_BILL_THRESHOLD_PERCENT"])
+                if env.get("KILOWATCH_BILL_THRESHOLD_PERCENT")
+                else None
+            ),
         )
 
 
@@ -145,7 +152,13 @@ def _put(key: str, body: bytes | str, content_type: str) -> str:
 
 
 def parse_upload_key(key: str) -> tuple[str, UploadKind, str]:
-    """uploads/{plant}/{kind}/{file} -> (plant, kind, file); ValueError says the layout."""
+    """uploads/{plant}/{kind}/{file} -> (plant, kind, file); ValueError says the layout.
+
+    As `kilowatch etl bill` does, a Green Button file (.xml) among the bills is the utility
+    meter's intervals, not a bills table: its kind is greenbutton.
+    """
+    from kilowatch.etl.commands import GREEN_BUTTON_SUFFIXES
+
     parts = PurePosixPath(key).parts
     kinds: dict[str, UploadKind] = {kind: kind for kind in UPLOAD_KINDS}
     kind = kinds.get(parts[2]) if len(parts) == 4 else None
@@ -154,6 +167,8 @@ def parse_upload_key(key: str) -> tuple[str, UploadKind, str]:
             f"upload {key!r} is not uploads/{{plant}}/{{kind}}/{{file}} with kind one of "
             f"{', '.join(UPLOAD_KINDS)}"
         )
+    if kind == "bills" and PurePosixPath(parts[3]).suffix.lower() in GREEN_BUTTON_SUFFIXES:
+        kind = "greenbutton"
     return parts[1], kind, parts[3]
 
 
@@ -188,7 +203,7 @@ def _work_key(*parts: str) -> str:
 @task
 def validate(event: Event, context: object = None) -> Result:
     """Read the uploaded file, validate it (pandera), keep the validated rows as Parquet."""
-    from kilowatch.etl import production
+    from kilowatch.etl import bills, production
     from kilowatch.etl.errors import EtlValidationError
     from kilowatch.etl.frames import read_table
     from kilowatch.etl.greenbutton import read_greenbutton, validate_intervals
@@ -203,6 +218,8 @@ def validate(event: Event, context: object = None) -> Result:
                 validated = production.validate_production(
                     read_table(path, production.ALIASES), plant, name
                 )
+            elif kind == "bills":
+                validated = bills.validate_bills(read_table(path, bills.ALIASES), plant, name)
             else:
                 validated = validate_intervals(read_greenbutton(path), name)
         except EtlValidationError as err:
@@ -215,6 +232,9 @@ def validate(event: Event, context: object = None) -> Result:
     if kind == "production":
         summary["first_day"] = validated["day"].min().date().isoformat()
         summary["last_day"] = validated["day"].max().date().isoformat()
+    elif kind == "bills":
+        summary["first_period"] = str(validated["billing_period"].min())
+        summary["last_period"] = str(validated["billing_period"].max())
     return {"summary": summary, "results": results}
 
 
@@ -264,6 +284,89 @@ def indicators(event: Event, context: object = None) -> Result:
     results = _put(key, intensity.to_csv(index=False, date_format="%Y-%m-%d"), "text/csv")
     missing = int(intensity["energy_kwh"].isna().sum())
     return {"summary": {"line_days": len(intensity), "without_energy": missing}, "results": results}
+
+
+@task
+def reconcile(event: Event, context: object = None) -> Result:
+    """The utility's bills against kilowatch's (from the stored readings), per billing period
+    and component: `bill_reconciliation` points to InfluxDB, the table to S3 (CSV)."""
+    from kilowatch.billing import compute_bill, lookback_months
+    from kilowatch.billing.periods import parse_period, shifted
+    from kilowatch.etl import bills
+    from kilowatch.etl.commands import plant_costing
+    from kilowatch.etl.influx import write_points
+    from kilowatch.influx.reader import InfluxReader
+
+    summary = event["validated"]
+    plant = _plant(summary["plant"])
+    costing = plant_costing(plant)
+    read_day = costing.tariff.billing.read_day
+    utility = _validated(summary)
+    labels = [str(label) for label in utility["billing_period"]]
+    periods = sorted(
+        (parse_period(label, costing.zone, read_day) for label in labels), key=lambda p: p.start_ts
+    )
+    # The ratchets look back: kilowatch's bill of the first period needs the months before it.
+    first = shifted(periods[0], -lookback_months(costing), costing.zone, read_day)
+    reader = InfluxReader(influx().source)
+    try:
+        readings = reader.readings(plant.id, first.start_ts, periods[-1].end_ts)
+    finally:
+        reader.close()
+    computed = [
+        compute_bill(costing, readings, label, scope=f"plant {plant.id}") for label in labels
+    ]
+    threshold = settings().bill_threshold_percent
+    reconciled = bills.reconcile(
+        utility,
+        bills.bill_components(computed),
+        bills.DEFAULT_THRESHOLD_PERCENT if threshold is None else threshold,
+    )
+    lines = bills.reconciliation_points(reconciled, plant, read_day)
+    write_points(influx(), lines, f"{len(lines)} reconciliation points", progress=False)
+    key = _work_key("client-data", plant.id, event["execution"], "bill-reconciliation.csv")
+    results = _put(key, reconciled.to_csv(index=False), "text/csv")
+    return {
+        "summary": reconciliation_summary(
+            reconciled, plant.id, len(lines), [b.period.label for b in computed if not b.readings]
+        ),
+        "results": results,
+    }
+
+
+def reconciliation_summary(
+    reconciled: Any, plant_id: str, points: int, without_readings: list[str]
+) -> dict[str, Any]:
+    """The reconciliation's small summary: counts, and the flagged amounts by period and
+    component (the first MAX_FLAGGED; NaN percentages, where the utility billed 0, as null)."""
+    flagged = reconciled[reconciled["flagged"]]
+    named = [
+        {
+            "period": str(row["billing_period"]),
+            "component": str(row["component"]),
+            "utility": _number(row["utility"]),
+            "kilowatch": _number(row["kilowatch"]),
+            "difference_percent": _number(row["difference_percent"]),
+        }
+        for row in flagged.head(MAX_FLAGGED).to_dict("records")
+    ]
+    threshold = float(reconciled["threshold_percent"].iloc[0]) if len(reconciled) else None
+    return {
+        "plant": plant_id,
+        "periods": int(reconciled["billing_period"].nunique()),
+        "amounts": len(reconciled),
+        "points": points,
+        "threshold_percent": threshold,
+        "flagged_count": len(flagged),
+        "flagged": named,
+        "without_readings": without_readings,
+    }
+
+
+def _number(value: Any) -> float | None:
+    """A float for JSON: NaN (which Step Functions cannot parse) as None, rounded to cents."""
+    number = float(value)
+    return None if number != number else round(number, 2)
 
 
 # --- monthly billing ----------------------------------------------------------------------------
@@ -422,11 +525,43 @@ def headline(workflow: str, steps: dict[str, Any]) -> str:
         plan = (steps.get("plan") or {}).get("summary", {})
         return f"kilowatch re-costed {plan.get('count', '?')} day(s) of plant {plan.get('plant')}"
     validated = (steps.get("validate") or {}).get("summary", {})
+    if validated.get("kind") == "bills":
+        return _reconciliation_headline(validated, (steps.get("reconcile") or {}).get("summary"))
     loaded = (steps.get("load") or {}).get("summary", {})
     return (
         f"kilowatch loaded {validated.get('rows', '?')} {validated.get('kind', '')} rows of "
         f"plant {validated.get('plant')} ({loaded.get('points', '?')} points)"
     )
+
+
+def _reconciliation_headline(validated: dict[str, Any], reconciled: dict[str, Any] | None) -> str:
+    """'kilowatch reconciled 2 bill(s) of plant sea: 1 of 8 amounts differ by more than 2 %:
+    2026-10 energy_charge (+10.0 %)'."""
+    if not reconciled:
+        plant = validated.get("plant")
+        return f"kilowatch validated {validated.get('rows', '?')} bill(s) of plant {plant}"
+    line = (
+        f"kilowatch reconciled {reconciled['periods']} bill(s) of plant {reconciled['plant']}: "
+        f"{reconciled['flagged_count']} of {reconciled['amounts']} amounts differ by more than "
+        f"{reconciled['threshold_percent']:g} %"
+    )
+    named = [
+        f"{item['period']} {item['component']}"
+        + (
+            f" ({item['difference_percent']:+.1f} %)"
+            if item["difference_percent"] is not None
+            else " (utility billed 0)"
+            if item["kilowatch"] is not None
+            else " (kilowatch has no amount)"
+        )
+        for item in reconciled["flagged"]
+    ]
+    more = reconciled["flagged_count"] - len(named)
+    if named:
+        line += ": " + ", ".join(named) + (f" and {more} more" if more > 0 else "")
+    if reconciled.get("without_readings"):
+        line += f"; no readings stored for {', '.join(reconciled['without_readings'])}"
+    return line
 
 
 @task
