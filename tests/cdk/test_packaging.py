@@ -275,6 +275,9 @@ _RUNS: dict[TaskAsset, str] = {
         "validated = t.validate({'bucket': 'ingest', 'key': key, 'execution': 'e'})\n"
         "done = [validated, t.load({'validated': validated['summary'], 'execution': 'e'}),\n"
         "        t.indicators({'validated': validated['summary'], 'execution': 'e'})]\n"
+        "bills = t.validate(\n"
+        "    {'bucket': 'ingest', 'key': 'uploads/sea/bills/2026.csv', 'execution': 'e'})\n"
+        "done.append(t.reconcile({'validated': bills['summary'], 'execution': 'e'}))\n"
     ),
     "billing": (
         "done = [t.plan_billing({'period': '2026-10'}),\n"
@@ -364,6 +367,11 @@ def test_the_tasks_run_with_only_their_assets_packages(
             Body=b"date,line,product,units\n2026-10-05,assembly,widget,120\n"
             b"2026-10-06,assembly,widget,130\n",
         )
+        s3.put_object(
+            Bucket="ingest",
+            Key="uploads/sea/bills/2026.csv",
+            Body=b"period,energy_kwh\n2026-10,1000\n",
+        )
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(twin.path),
@@ -394,6 +402,7 @@ def test_the_tasks_run_with_only_their_assets_packages(
     if name == "client-data":
         assert summaries[0]["rows"] == 2 and summaries[1] == {"plant": "sea", "points": 2}
         assert summaries[2]["line_days"] == 2
+        assert summaries[3]["periods"] == 1  # the bill reconciled inside the asset's twin
     elif name == "billing":
         assert summaries[0]["plants"] == ["hmo", "sea"] and summaries[1]["total"] > 0
         png = s3.get_object(Bucket=results, Key="billing/2026-10/sea/bill.png")["Body"].read()
