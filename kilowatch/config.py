@@ -112,6 +112,8 @@ def load_config(path: str | Path) -> KilowatchConfig:
 _PLAIN = {
     "extra_forbidden": "unknown key; remove it or fix its spelling",
     "missing": "missing; add it",
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
 }
 
 
@@ -119,9 +121,22 @@ def format_validation_error(err: ValidationError, path: Path | None = None) -> s
     """One line per problem, naming the key path (and its line in `path`, the YAML file it came
     from): 'line 12: plants.0.timezone: ...', in plain words rather than pydantic's."""
     lines = []
-    for problem in err.errors():
+    problems = err.errors()
+    for problem in problems:
+        loc = tuple(problem["loc"])
+        if problem["type"] == "too_short" and any(
+            tuple(other["loc"])[: len(loc)] == loc and len(other["loc"]) > len(loc)
+            for other in problems
+        ):
+            continue  # pydantic counts only the valid items: the bad item's error says it all
         where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
         message = _PLAIN.get(problem["type"], problem["msg"])
+        ctx = problem.get("ctx") or {}
+        if problem["type"] == "too_short" and "min_length" in ctx:
+            message = f"must list at least {ctx['min_length']} item(s)"
+        elif problem["type"] == "union_tag_invalid" and "tag" in ctx:
+            discriminator = str(ctx.get("discriminator", "")).strip("'")
+            message = f"{discriminator} {ctx['tag']!r} must be one of {ctx.get('expected_tags')}"
         message = message.removeprefix("Value error, ").replace("Input should be", "must be")
         line = yaml_line(path, problem["loc"]) if path is not None else None
         lines.append(f"  {f'line {line}: ' if line else ''}{where}: {message}")

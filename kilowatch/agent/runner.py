@@ -432,7 +432,7 @@ class Agent:
             "status: %d readings waiting (oldest %s), %d in flight, %s awaiting receipt, "
             "%d poll errors, %s",
             status.backlog_readings,
-            status.oldest_pending_ts,
+            _utc(status.oldest_pending_ts),
             status.inflight_readings,
             "-" if status.awaiting_receipt_readings is None else status.awaiting_receipt_readings,
             status.poll_errors,
@@ -464,6 +464,11 @@ def make_clock(settings: AgentSettings) -> Clock:
         return SystemClock()
     anchor = time.time() if settings.clock_anchor is None else settings.clock_anchor
     return AcceleratedClock(settings.clock_start, settings.clock_speed, anchor)
+
+
+def _utc(ts: int | None) -> str:
+    """'2026-12-05 07:00:00Z' for a log line, '-' for none."""
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts))
 
 
 def build_agent(settings: AgentSettings) -> Agent:

@@ -115,7 +115,7 @@ class Coverage:
     """How much of the period the readings reach: a period in progress gives a bill so far."""
 
     through_ts: int  # the end of the last reading in the period
-    days_covered: float  # days from the period's start to through_ts
+    days_covered: float  # days of the period that readings cover (gaps excluded)
     in_progress: bool  # the period has not ended: more readings will come
     projected_total: float | None = None  # the whole period's bill at the pace so far
 

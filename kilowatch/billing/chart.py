@@ -75,6 +75,17 @@ def parts_text(bill: Bill) -> str:
     return "\n".join(lines)
 
 
+def billed_demand_labels(bill: Bill) -> list[tuple[float, str]]:
+    """(kW, label) of each billed demand below its peak; charges billed on the same kW share
+    one label, so their texts do not print over each other."""
+    labels: dict[float, list[str]] = {}
+    for peak in bill.peaks:
+        if abs(peak.billed_kw - peak.peak_kw) > 0.05:
+            why = "capped by load factor" if peak.cap_kw == peak.billed_kw else "ratchet"
+            labels.setdefault(round(peak.billed_kw, 1), []).append(f"{peak.charge} ({why})")
+    return [(kw, f"billed {kw:,.1f} kW: {', '.join(charges)}") for kw, charges in labels.items()]
+
+
 def draw_chart(plant: PlantTariff, bill: Bill, readings: pd.DataFrame, path: Path) -> None:
     """Write a PNG: daily energy cost (and the bill's parts) above the demand profile."""
     try:
@@ -116,6 +127,9 @@ def draw_chart(plant: PlantTariff, bill: Bill, readings: pd.DataFrame, path: Pat
         stacked += daily[column].to_numpy()
     top.set_ylabel(f"{bill.currency} per day (demand charged apart)")
     status = "bill so far" if not bill.final else "bill"
+    coverage = bill.coverage
+    if bill.final and coverage is not None and coverage.days_covered < bill.period.days - 1:
+        status = f"incomplete bill ({coverage.days_covered:.0f} of {bill.period.days} days read)"
     top.set_title(
         f"{bill.plant or bill.scope} {status}, {bill.period.label}: "
         f"{bill.total:,.2f} {bill.currency} (tariff {bill.tariff})"
@@ -137,23 +151,23 @@ def draw_chart(plant: PlantTariff, bill: Bill, readings: pd.DataFrame, path: Pat
     if np.isfinite(kw).any():
         best = int(np.nanargmax(kw))
         bottom.scatter([when[best]], [kw[best]], color="red", zorder=3)
+        right_half = best > len(kw) / 2  # text toward the middle, never past the axes
         bottom.annotate(
             f"peak {kw[best]:,.1f} kW, {when[best]:%m-%d %H:%M}",
             (when[best], kw[best]),
             textcoords="offset points",
-            xytext=(6, -12),
+            xytext=(-6, -12) if right_half else (6, -12),
+            ha="right" if right_half else "left",
         )
-    for peak in bill.peaks:
-        if abs(peak.billed_kw - peak.peak_kw) > 0.05:
-            why = "capped by load factor" if peak.cap_kw == peak.billed_kw else "ratchet"
-            bottom.axhline(peak.billed_kw, color="grey", linestyle="--", linewidth=0.8)
-            bottom.annotate(
-                f"{peak.charge}: billed {peak.billed_kw:,.1f} kW ({why})",
-                (when[0] if len(when) else 0, peak.billed_kw),
-                textcoords="offset points",
-                xytext=(2, 3),
-                fontsize=8,
-            )
+    for billed_kw, label in billed_demand_labels(bill):
+        bottom.axhline(billed_kw, color="grey", linestyle="--", linewidth=0.8)
+        bottom.annotate(
+            label,
+            (when[0] if len(when) else 0, billed_kw),
+            textcoords="offset points",
+            xytext=(2, 3),
+            fontsize=8,
+        )
     bottom.set_ylabel(f"demand (kW, {window_s // 60}-minute windows)")
     bottom.set_xlabel(f"local time ({zone.key}); gaps: no readings")
     for axis in (top, bottom):

@@ -110,10 +110,26 @@ def compute_bills(
             if in_progress:
                 whole = _at_the_same_pace(usages[index], target, through)
                 projected = price(plant, target, whole, prior_peaks=prior, account=account).total
-            covered = (through - target.start_ts) / 86_400
+            inside_mask = (ts > target.start_ts) & (ts <= target.end_ts)
+            covered = _days_with_readings(
+                ts[inside_mask], interval_s[inside_mask], target.start_ts, target.end_ts
+            )
             bill = replace(bill, coverage=Coverage(through, covered, in_progress, projected))
         bills.append(bill)
     return bills
+
+
+def _days_with_readings(
+    ts: np.ndarray, interval_s: np.ndarray, start_ts: int, end_ts: int
+) -> float:
+    """Days of the period some reading's interval covers: a late first reading or a gap leaves
+    days uncovered (several meters reading the same interval count it once)."""
+    starts = np.clip(ts - interval_s, start_ts, end_ts)
+    ends = np.clip(ts, start_ts, end_ts)
+    order = np.argsort(starts, kind="stable")
+    starts, ends = starts[order], ends[order]
+    reached = np.concatenate(([start_ts], np.maximum.accumulate(ends)[:-1]))
+    return float(np.maximum(0, ends - np.maximum(starts, reached)).sum()) / 86_400
 
 
 def _at_the_same_pace(usage: Usage, period: BillingPeriod, through_ts: int) -> Usage:

@@ -48,25 +48,43 @@ Value = Annotated[str | None, typer.Option(help="bill: total, energy_cost, deman
 Count = Annotated[int, typer.Option("--n", help="top: how many")]
 Window = Annotated[str | None, typer.Option(help="demand, base load: window length (15m, 1h)")]
 Zone = Annotated[str | None, typer.Option("--tz", help="IANA zone instead of the plant's")]
+DEFAULT_PLANT_FILE = Path("config/kilowatch.example.yaml")
 Config = Annotated[
-    Path | None, typer.Option("--config", "-c", envvar="KILOWATCH_CONFIG", help="plant file")
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="KILOWATCH_CONFIG",
+        help=f"plant file (env KILOWATCH_CONFIG) [default: {DEFAULT_PLANT_FILE}, unless --tz]",
+    ),
 ]
 DialectOpt = Annotated[
     str, typer.Option("--dialect", help="influxql (1.x, 2.x v1 API, 3.x), flux (2.x), sql (3.x)")
 ]
+# --influx-*: the names bill, recost and etl use for the same settings.
 Url = Annotated[
-    str, typer.Option(envvar="KILOWATCH_INFLUX_URL", help="InfluxDB URL (env KILOWATCH_INFLUX_URL)")
+    str,
+    typer.Option(
+        "--url",
+        "--influx-url",
+        envvar="KILOWATCH_INFLUX_URL",
+        help="InfluxDB URL (env KILOWATCH_INFLUX_URL)",
+    ),
 ]
 Bucket = Annotated[
     str,
     typer.Option(
         "--database",
         "--bucket",
+        "--influx-bucket",
         envvar="KILOWATCH_INFLUX_BUCKET",
         help="database (1.x, 3.x) or bucket (2.x)",
     ),
 ]
-Org = Annotated[str, typer.Option(envvar="KILOWATCH_INFLUX_ORG", help="organisation (2.x)")]
+Org = Annotated[
+    str,
+    typer.Option("--org", "--influx-org", envvar="KILOWATCH_INFLUX_ORG", help="organisation (2.x)"),
+]
 NoBind = Annotated[
     bool, typer.Option("--no-bind", help="InfluxQL: escaped literals instead of bound params")
 ]
@@ -115,8 +133,11 @@ def _build(kind: str, options: dict[str, Any]) -> Query:
         query = query.value(options["value"])
     if options["tz"] is not None:
         query = query.tz(options["tz"])
-    if options["config"] is not None:
-        query = query.using(options["config"])
+    config = options["config"]
+    if config is None and options["tz"] is None:
+        config = DEFAULT_PLANT_FILE  # as bill, recost, etl and the bridge default to it
+    if config is not None:
+        query = query.using(config)
     return query
 
 
@@ -176,6 +197,8 @@ def _described(frame: pd.DataFrame) -> str:
 
 
 OUT_SUFFIXES = (".csv", ".parquet")
+# 12 significant digits: sums lose their binary noise (227.88625, not 227.88625000000002).
+CSV_FLOAT = "%.12g"
 
 
 def _check_out(out: Path | None) -> None:
@@ -191,7 +214,7 @@ def _check_out(out: Path | None) -> None:
 
 def _write(frame: pd.DataFrame, out: Path) -> None:
     if out.suffix.lower() == ".csv":
-        frame.to_csv(out)
+        frame.to_csv(out, float_format=CSV_FLOAT)
     else:
         frame.to_parquet(out)
     typer.echo(f"wrote {len(frame)} rows of {_described(frame)} to {out}", err=True)

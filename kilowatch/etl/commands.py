@@ -114,7 +114,7 @@ def run_production(
     intensity = production.energy_intensity(validated, energy)
     write_points(influx, production.intensity_points(intensity, site), "energy intensity points")
     if output is not None:
-        intensity.to_csv(output, index=False, date_format="%Y-%m-%d")
+        intensity.to_csv(output, index=False, date_format="%Y-%m-%d", float_format="%.12g")
     missing = int(intensity["energy_kwh"].isna().sum())
     console.print(
         f"{path}: wrote {len(lines)} production points of plant {site.id} ({first} to {last})"
@@ -210,7 +210,7 @@ def run_bill(
             influx, bills.reconciliation_points(reconciled, site, read_day), "reconciliation"
         )
     if output is not None:
-        reconciled.to_csv(output, index=False)
+        reconciled.to_csv(output, index=False, float_format="%.12g")
     flagged = int(reconciled["flagged"].sum())
     console.print(
         _table(
@@ -283,7 +283,7 @@ def run_enpi(
     for note in result.notes:
         console.print(f"note: {note}")
     if output is not None:
-        result.tracking.to_csv(output, index=False, date_format="%Y-%m-%d")
+        result.tracking.to_csv(output, index=False, date_format="%Y-%m-%d", float_format="%.12g")
     if chart is not None:
         indicators.draw_enpi_chart(result, chart, f"plant {site.id}: energy baselines and CUSUM")
     return 0

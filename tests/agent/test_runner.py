@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -393,3 +394,18 @@ def test_a_clock_that_was_never_set_skips_polls(
         agent.poll(86400 * 3)  # 1970-01-04: a device without a real-time clock, before NTP
     assert agent.store.states() == {}
     assert any("not set" in r.message for r in caplog.records)
+
+
+def test_the_status_log_line_gives_the_oldest_reading_as_a_time(
+    make_agent: MakeAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not 'oldest None' or an epoch number: '-' when nothing waits, else a UTC time."""
+    agent = make_agent()
+    with caplog.at_level(logging.INFO, logger="kilowatch.agent.runner"):
+        agent.report()
+        agent.poll(T0)
+        agent.poll(T0 + 300)
+        agent.report()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("status:")]
+    assert "(oldest -)" in lines[0]
+    assert re.search(r"readings waiting \(oldest \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\)", lines[1])

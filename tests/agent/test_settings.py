@@ -182,3 +182,26 @@ def test_an_unusable_storage_path_is_a_config_error(tmp_path: Path) -> None:
     path = write(tmp_path, {**GOOD, "storage": {"path": "taken"}})
     with pytest.raises(AgentConfigError, match=r"storage\.path"):
         build_agent(AgentSettings(agent_config=path))
+
+
+@pytest.mark.parametrize(
+    ("change", "plain"),
+    [
+        ({"meters": []}, "meters: must list at least 1 item"),
+        ({"meters": "x"}, "meters: must be a list"),
+        (
+            {"meters": [{"id": "a", "source": "bacnet"}]},
+            "meters.0: source 'bacnet' must be one of 'modbus', 'simulated'",
+        ),
+    ],
+)
+def test_bad_configs_are_said_in_plain_words(
+    tmp_path: Path, change: dict[str, Any], plain: str
+) -> None:
+    """Not pydantic's 'Tuple should have at least 1 item after validation' or 'Input tag'."""
+    with pytest.raises(AgentConfigError) as raised:
+        load_agent_config(write(tmp_path, {**GOOD, **change}))
+    message = str(raised.value)
+    assert plain in message
+    assert "Tuple" not in message and "Input tag" not in message and "tuple" not in message
+    assert "at least 1" not in message or change["meters"] == []

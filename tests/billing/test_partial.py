@@ -132,3 +132,40 @@ def test_chart_leaves_demand_apart_and_gaps_empty(tmp_path: Path) -> None:
     chart = tmp_path / "bill.png"
     draw_chart(CAPPED, bill, readings, chart)
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_ended_period_whose_readings_start_late_is_marked_incomplete() -> None:
+    """A week of backfill on the 5th: last month's readings begin on its 28th, not its 1st."""
+    readings = steady(10.0, 3, start=OCT + 28 * DAY)
+    bill = compute_bill(CAPPED, readings, "2026-10", now=NOV + DAY)
+    assert bill.coverage is not None
+    assert bill.coverage.days_covered == pytest.approx(3.0)
+    assert "3 of 31 days have readings" in coverage_text(bill)
+
+
+def test_a_gap_inside_the_period_is_not_covered() -> None:
+    readings = steady(10.0, 31)
+    readings = readings[(readings["ts"] <= OCT + 10 * DAY) | (readings["ts"] > OCT + 20 * DAY)]
+    bill = compute_bill(CAPPED, pd.concat([readings, readings.assign(meter="m2")]), "2026-10")
+    assert bill.coverage is not None and bill.coverage.days_covered == pytest.approx(21.0)
+
+
+def test_charges_billed_on_the_same_capped_kw_share_one_chart_label() -> None:
+    pytest.importorskip("matplotlib")
+    from kilowatch.billing.chart import billed_demand_labels
+
+    two = plant(
+        FLAT,
+        demand={
+            "charges": [
+                {"name": "Distribucion", "per_kw": 10.0, "load_factor_cap": 0.5},
+                {"name": "Capacidad", "per_kw": 30.0, "load_factor_cap": 0.5},
+            ]
+        },
+    )
+    bill = compute_bill(two, steady(10.0, 5), "2026-10", now=NOV + DAY)
+    labels = billed_demand_labels(bill)
+    assert len(labels) == 1  # one dashed line, one text: they used to print over each other
+    kw, text = labels[0]
+    assert kw == pytest.approx(3.2)
+    assert "Distribucion (capped by load factor)" in text and "Capacidad" in text

@@ -138,3 +138,14 @@ def test_a_folder_given_as_the_file_says_so(tmp_path: Path, plant_file: Path) ->
     result = CliRunner().invoke(app, [*args, "--dry-run"])
     assert result.exit_code == 2
     assert result.stderr == f"error: {tmp_path} is a folder: give the file inside it\n"
+
+
+def test_the_output_csv_has_no_binary_noise(tmp_path: Path) -> None:
+    out = tmp_path / "cusum.csv"
+    sample = Path(__file__).parent / "data" / "enpi-hmo.csv"
+    args = ["etl", "enpi", str(sample), "--plant", "hmo", "--baseline-end", "2026-01-20"]
+    result = CliRunner().invoke(app, [*args, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    cells = [cell for line in out.read_text().splitlines()[1:] for cell in line.split(",")]
+    digits = [cell.split("e")[0].lstrip("-").replace(".", "").lstrip("0") for cell in cells]
+    assert cells and max(len(d) for d in digits) <= 12  # not 1907.1978414964497

@@ -166,3 +166,42 @@ def test_mistakes_are_one_line_and_exit_2(args: list[str], message: str) -> None
     assert err.startswith("error: ") and message in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in out + err
+
+
+def test_the_plant_file_defaults_to_the_example_like_every_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The README's `kilowatch query energy -p hmo ...` gives neither -c nor KILOWATCH_CONFIG."""
+    monkeypatch.chdir(PLANT_FILE.parent.parent)
+    monkeypatch.delenv("KILOWATCH_CONFIG", raising=False)
+    code, out, err = invoke("energy", "--plant", "hmo", *RANGE, "--show-query")
+    assert code == 0, err
+    assert "America/Hermosillo" in out
+
+
+def test_takes_the_influx_flags_of_bill_and_recost() -> None:
+    code, _, err = invoke(
+        "energy",
+        "--plant",
+        "hmo",
+        *RANGE,
+        "-c",
+        str(PLANT_FILE),
+        "--influx-url",
+        "http://127.0.0.1:9",
+        "--influx-bucket",
+        "kilowatch",
+        "--influx-org",
+        "kilowatch",
+    )
+    assert code == 2
+    assert err.startswith("error: ") and "did not answer" in err
+
+
+def test_csv_numbers_leave_without_binary_noise(tmp_path: Path) -> None:
+    from kilowatch.cli.query import _write
+
+    frame = pd.DataFrame({"power_kw": [0.1 + 0.2, 227.88625000000002]})
+    out = tmp_path / "x.csv"
+    _write(frame, out)
+    assert out.read_text().splitlines()[1:] == ["0,0.3", "1,227.88625"]
