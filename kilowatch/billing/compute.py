@@ -32,6 +32,14 @@ def resolve_period(plant: PlantTariff, period: str | BillingPeriod) -> BillingPe
     return parse_period(period, plant.zone, plant.tariff.billing.read_day)
 
 
+def through_ts_for(period: BillingPeriod, last_end_ts: int | None, now: float | None) -> int | None:
+    """What `price` takes as `through_ts`: the end of the period's last reading while the
+    period is in progress at `now`; None (the whole period) once it has ended, or without now."""
+    if now is None or now >= period.end_ts:
+        return None
+    return last_end_ts
+
+
 def compute_bill(
     plant: PlantTariff,
     readings: pd.DataFrame,
@@ -103,7 +111,7 @@ def compute_bills(
             prior_peaks=prior,
             account=account,
             scope=scope,
-            through_ts=through if in_progress else None,
+            through_ts=through_ts_for(target, through, now),
         )
         if through is not None:
             projected = None

@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 
 from kilowatch.billing.bill import Bill, to_cents
+from kilowatch.billing.compute import through_ts_for
 from kilowatch.billing.errors import BillingError
 from kilowatch.billing.periods import BillingPeriod, period_containing, shifted
 from kilowatch.billing.pricing import peaks, price, window_demand
@@ -116,7 +117,7 @@ class BudgetProjection:
     billing_period: str
     currency: str
     now: int
-    bill_so_far: float  # as `billing`'s total: taxes included, fixed charges in full
+    bill_so_far: float  # as `billing`'s total: taxes included, per-day charges for days begun
     run_rate_kwh_per_day: float
     projected_kwh: float
     projected_bill: float
@@ -325,11 +326,14 @@ def project_bill(
     *,
     budget: float | None = None,
     run_rate_s: int = RUN_RATE_S,
+    last_reading_ts: int | None = None,
 ) -> BudgetProjection:
     """The bill so far and the period's bill if the rest runs at the recent rate (the billing
-    core prices both; see `extrapolated`)."""
+    core prices both; see `extrapolated`). The bill so far is priced through `last_reading_ts`
+    (the end of the period's newest reading), as `kilowatch bill` and `billing` price it."""
     period = period_containing(now, plant.zone, plant.tariff.billing.read_day)
-    so_far = price(plant, period, usage, prior_peaks=prior_peaks)
+    through = through_ts_for(period, last_reading_ts, now)
+    so_far = price(plant, period, usage, prior_peaks=prior_peaks, through_ts=through)
     whole, rate_kwh_per_s = extrapolated(usage, period, now, run_rate_s)
     projected = price(plant, period, whole, prior_peaks=prior_peaks)
     return BudgetProjection(
@@ -414,12 +418,14 @@ class DemandWatch:
                 limit_kw=self.limit_kw,
                 stale_after_s=self.stale_after_s,
             )
+        current = period_containing(now, zone, read_day)
         bill = project_bill(
             plant,
             self.running.plant_id,
             now,
-            *usage(period_containing(now, zone, read_day)),
+            *usage(current),
             budget=self.budget,
+            last_reading_ts=self.running.last_reading_ts(current),
         )
         return demand, bill
 

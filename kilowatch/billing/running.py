@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from kilowatch.billing.bill import Bill
-from kilowatch.billing.compute import lookback_months
+from kilowatch.billing.compute import lookback_months, through_ts_for
 from kilowatch.billing.errors import BillingError
 from kilowatch.billing.periods import (
     BillingPeriod,
@@ -32,6 +32,8 @@ from kilowatch.tariff import PlantTariff
 PLANT_SCOPE = "plant"  # tag scope of a plant's (account's) bill
 METER_SCOPE = "meter"  # tag scope of one meter's bill alone
 STATE_VERSION = 1
+KWH_DECIMALS = 3  # kWh and kW in `billing` points: to the Wh and the W, as the bill shows them
+POWER_FACTOR_DECIMALS = 4
 # A reading: (interval_s, energy_kwh, reactive_kvarh or NaN), keyed by its ts.
 Stored = tuple[int, float, float]
 
@@ -117,6 +119,12 @@ class _Seen:
         ts, length, kwh, kvarh = self.columns()
         rows = zip(length.tolist(), kwh.tolist(), kvarh.tolist(), strict=True)
         return list(zip(ts.tolist(), rows, strict=True))
+
+    def last_until(self, start_ts: int, end_ts: int) -> int | None:
+        """The ts of the newest kept reading ending in (start_ts, end_ts], if any."""
+        ts = self.columns()[0]
+        at = int(np.searchsorted(ts, end_ts, side="right"))
+        return int(ts[at - 1]) if at and ts[at - 1] > start_ts else None
 
     def forget_until(self, limit: int) -> None:
         """Drop the readings ending at or before `limit`."""
@@ -291,11 +299,18 @@ class RunningBill:
                 total = total + sums.usage()
         return total
 
-    def bill(self, label: str, meter: str | None = None) -> Bill:
-        """The bill so far of a kept period: the plant's (account) or one meter's (alone)."""
+    def bill(self, label: str, meter: str | None = None, *, now: float | None = None) -> Bill:
+        """The bill so far of a kept period: the plant's (account) or one meter's (alone).
+
+        With `now` before the period's end, priced through its last reading (per-day charges
+        for the days begun, load-factor caps over the hours elapsed), as compute_bill does.
+        """
         period = self._periods.get(label) or parse_period(label, self.plant.zone, self._read_day)
         prior = self.prior_peaks(period, meter)
         scope = f"meter {meter} of plant {self.plant_id}" if meter else f"plant {self.plant_id}"
+        through = None
+        if now is not None and now < period.end_ts:  # else no need to find the last reading
+            through = through_ts_for(period, self.last_reading_ts(period, meter), now)
         return price(
             self.plant,
             period,
@@ -303,7 +318,17 @@ class RunningBill:
             prior_peaks=prior,
             account=meter is None,
             scope=scope,
+            through_ts=through,
         )
+
+    def last_reading_ts(self, period: BillingPeriod, meter: str | None = None) -> int | None:
+        """The end of the newest reading in `period`: of one meter, or of any (the plant)."""
+        if meter is None:
+            seen = list(self._seen.values())
+        else:
+            seen = [self._seen[meter]] if meter in self._seen else []
+        ends = [s.last_until(period.start_ts, period.end_ts) for s in seen]
+        return max((t for t in ends if t is not None), default=None)
 
     def prior_peaks(
         self, period: BillingPeriod, meter: str | None = None
@@ -331,7 +356,8 @@ class RunningBill:
             for meter in [None, *self.meters()]:
                 if meter is not None and (meter, label) not in self._sums:
                     continue
-                out.append(self._point(self.bill(label, meter), meter, int(now)))
+                bill = self.bill(label, meter, now=now)
+                out.append(self._point(bill, meter, int(now)))
         return out
 
     def _point(self, bill: Bill, meter: str | None, now: int) -> BillingPoint:
@@ -343,8 +369,11 @@ class RunningBill:
         }
         if meter:
             tags["meter"] = meter
+        # Rounded here, at the edge, as the bill shows them (kilowatch.billing.bill.to_dict):
+        # energy to the Wh, demand to the W, the power factor to 4 decimals, money to the
+        # cent (the subtotals and the total are already); the sums stay unrounded.
         fields: dict[str, float | int] = {
-            "energy_kwh": float(bill.energy_kwh),
+            "energy_kwh": round(float(bill.energy_kwh), KWH_DECIMALS),
             "energy_cost": bill.subtotal("energy"),
             "demand_charge": bill.subtotal("demand"),
             "fixed_charge": bill.subtotal("fixed", "minimum"),
@@ -358,17 +387,17 @@ class RunningBill:
         windows = window_demand(self.plant, bill.period, usage)
         if len(windows.kw) and usage.readings:
             best = int(np.argmax(windows.kw))
-            fields["demand_peak_kw"] = float(windows.kw[best])
+            fields["demand_peak_kw"] = round(float(windows.kw[best]), KWH_DECIMALS)
             fields["demand_peak_ts"] = int(windows.end_ts[best])
         if bill.power_factor is not None:
-            fields["power_factor"] = bill.power_factor
+            fields["power_factor"] = round(bill.power_factor, POWER_FACTOR_DECIMALS)
         tiers = self.plant.tariff.billing.energy_tiers
         if tiers is not None and bill.tier is not None:
             fields["tier"] = bill.tier
             limit = tiers.tiers[bill.tier - 1].up_to_kwh
             if limit is not None:
                 counted = bill.energy_kwh if tiers.counted == "total" else float(usage.kwh.max())
-                fields["kwh_to_next_tier"] = float(limit - counted)
+                fields["kwh_to_next_tier"] = round(float(limit - counted), KWH_DECIMALS)
         return BillingPoint(tags, fields, now)
 
     def _prune(self, current: BillingPeriod) -> None:

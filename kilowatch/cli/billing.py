@@ -248,24 +248,24 @@ class RecostSummary:
             self.cost_before[name] = self.cost_before.get(name, 0.0) + before
             self.cost_after[name] = self.cost_after.get(name, 0.0) + float(group["after"].sum())
 
-    def table(self, title: str, currency: str) -> Table:
-        """Per meter: readings, cost before, cost after and the change; then the totals."""
+    def table(self, title: str, currency_before: str, currency_after: str) -> Table:
+        """Per meter: readings, cost before (stored, in the plant's currency), cost after (in
+        the new tariff's) and the change; then the totals. Two currencies: no change column,
+        as one amount cannot be taken from the other."""
+        same = currency_before == currency_after
         table = Table(title=title, show_footer=True)
         table.add_column("meter", footer="total")
         table.add_column("readings", justify="right", footer=f"{sum(self.readings.values()):,}")
         before, after = sum(self.cost_before.values()), sum(self.cost_after.values())
-        for name, total in ((f"before ({currency})", before), (f"after ({currency})", after)):
+        columns = ((f"before ({currency_before})", before), (f"after ({currency_after})", after))
+        for name, total in columns:
             table.add_column(name, justify="right", footer=f"{total:,.2f}")
-        table.add_column("change", justify="right", footer=f"{after - before:+,.2f}")
+        if same:
+            table.add_column("change", justify="right", footer=f"{after - before:+,.2f}")
         for meter in sorted(self.readings):
             was, now = self.cost_before[meter], self.cost_after[meter]
-            table.add_row(
-                meter,
-                f"{self.readings[meter]:,}",
-                f"{was:,.2f}",
-                f"{now:,.2f}",
-                f"{now - was:+,.2f}",
-            )
+            cells = [meter, f"{self.readings[meter]:,}", f"{was:,.2f}", f"{now:,.2f}"]
+            table.add_row(*cells, *([f"{now - was:+,.2f}"] if same else []))
         return table
 
 
@@ -352,7 +352,10 @@ def run_recost(
         title = (
             f"dry run: re-costing {what} with {costing.tariff.key} would change (nothing written)"
         )
-        Console(file=out, width=120).print(summary.table(title, costing.tariff.currency))
+        # The stored costs are in the plant's own tariff's currency; the new ones in costing's.
+        stored = plant_tariff(config, plant) if tariff is not None else costing
+        table = summary.table(title, stored.tariff.currency, costing.tariff.currency)
+        Console(file=out, width=120).print(table)
         return 0
     logger.info("re-costed %d readings of %s with %s", done, what, costing.tariff.key)
     if done == 0:
@@ -374,9 +377,9 @@ def run_import_urdb(
     except (OSError, ValueError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else err
         raise BillingError(f"URDB document {source} cannot be read as JSON: {reason}") from None
+    raw = import_urdb(doc, tariff_id=tariff_id, version=version)
     text = tariff_yaml(
-        import_urdb(doc, tariff_id=tariff_id, version=version),
-        f"# Imported from the OpenEI URDB document {source.name} by kilowatch import-urdb.\n",
+        raw, f"# Imported from the OpenEI URDB document {source.name} by kilowatch import-urdb.\n"
     )
     if out is None:
         sys.stdout.write(text)
@@ -385,5 +388,5 @@ def run_import_urdb(
         out.write_text(text, encoding="utf-8")
     except OSError as err:
         raise BillingError(f"cannot write --out {out}: {err.strerror or err}") from None
-    logger.info("wrote %s", out)
+    sys.stdout.write(f"wrote {out} (tariff ID {raw['id']}, version {raw['version']})\n")
     return 0

@@ -237,8 +237,9 @@ def bridge(
 ) -> None:
     """Subscribe to readings, cost each one from its plant's tariff, store them in InfluxDB.
 
-    The InfluxDB token (2.x/3.x, or 1.x with auth) is read from KILOWATCH_INFLUX_TOKEN; every
-    other setting is in kilowatch/bridge/README.md.
+    The InfluxDB token (2.x/3.x, or 1.x with auth) is read from KILOWATCH_INFLUX_TOKEN.
+
+    Every other setting is in kilowatch/bridge/README.md.
     """
     from kilowatch.bridge import BridgeSettings, run_bridge
 
@@ -331,9 +332,9 @@ def simulate(
 ) -> None:
     """Publish realistic meter readings (shifts, machine cycles, 3-phase V/I) over MQTT.
 
-    With no options it simulates the meters of the plant file the bridge reads by default, so
-    `kilowatch bridge` and `kilowatch simulate` work together. With --modbus PORT it serves the
-    meters on their real register maps instead, for `kilowatch agent` to poll.
+    With no options: the meters of the plant file the bridge reads by default, as it expects.
+
+    With --modbus PORT: the meters on their real register maps, for `kilowatch agent` to poll.
     """
     from kilowatch.simulator import SimulatorSettings, run_modbus_server, run_simulator
 
@@ -481,8 +482,9 @@ def recost(
 ) -> None:
     """Cost stored readings again (a tariff changed, late data came), rewriting them in place.
 
-    Safe while the bridge runs: it writes the new points first, then deletes only the old
-    points it read. The InfluxDB token is read from KILOWATCH_INFLUX_TOKEN.
+    Safe while the bridge runs: it writes the new points, then deletes only the old points it read.
+
+    The InfluxDB token is read from KILOWATCH_INFLUX_TOKEN.
     """
     from kilowatch.cli.billing import BillingSettings, run_recost
 

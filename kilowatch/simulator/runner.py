@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 
 
 def run_simulator(settings: SimulatorSettings) -> int:
-    """Publish the fleet's readings; 0 when every message was acknowledged, 1 when some were not.
+    """Publish the fleet's readings; 0 when every message was acknowledged, 1 when some were not
+    (or the broker was never reached: nothing is published before it is).
 
     A bad plant file raises ConfigError before anything connects. SIGINT or SIGTERM stops it
     cleanly (a second one stops waiting for the last PUBACKs).
@@ -68,6 +69,13 @@ def run_simulator(settings: SimulatorSettings) -> int:
             sink.close()
     if sink.refused is not None:
         raise SettingsError(sink.refused)
+    if not sink.ever_connected:
+        logger.error(
+            "stopped: never connected to %s, so nothing was published; check that the broker "
+            "runs and --mqtt-url (or KILOWATCH_MQTT_URL)",
+            settings.mqtt,
+        )
+        return 1
     logger.info(
         "stopped: %d readings per meter in %d messages, %d acknowledged",
         published,

@@ -25,6 +25,8 @@ from kilowatch.mqtt.inflight import InFlight
 
 logger = logging.getLogger(__name__)
 
+_CONNECTED_WAIT_S = 0.5  # how often waiting for the connection looks at its stop event
+
 
 class MqttSink:
     """A connected paho client that publishes with QoS 1 and counts PUBACKs."""
@@ -42,6 +44,7 @@ class MqttSink:
         self._target = target
         self._on_refused = on_refused
         self._ever_connected = False
+        self._connected = threading.Event()  # set while connected (paho's thread sets it)
         self.refused: str | None = None  # why the broker refused the login for good
         self._max_unacked = max_unacked
         # No subscriptions, so no session worth keeping; paho still re-sends unacknowledged
@@ -80,8 +83,18 @@ class MqttSink:
         self._client.connect_async(self._target.host, self._target.port)
         self._client.loop_start()
 
+    @property
+    def ever_connected(self) -> bool:
+        """Whether the broker accepted a connection at least once."""
+        return self._ever_connected
+
     def wait_for_room(self, stop: threading.Event) -> bool:
-        """Block until another message may be published; False if `stop` was set first."""
+        """Block until connected and another message may be published; False if `stop` was
+        set first. Nothing is handed to paho while disconnected: a message queued there is not
+        published, and a backfill must not claim to be done before the broker took any."""
+        while not self._connected.wait(_CONNECTED_WAIT_S):
+            if stop.is_set():
+                return False
         return self._inflight.wait_below(self._max_unacked, stop)
 
     def publish(self, topic: str, payload: bytes) -> None:
@@ -91,7 +104,11 @@ class MqttSink:
         self._inflight.sent(info.mid, True)
 
     def flush(self, timeout_s: float, abort: threading.Event) -> int:
-        """Wait up to timeout_s (or until `abort`) for outstanding PUBACKs; how many are missing."""
+        """Wait up to timeout_s (or until `abort`) for outstanding PUBACKs; how many are missing.
+
+        Never connected: none can come, so no wait at all."""
+        if not self._ever_connected:
+            return self.unacked
         return self._inflight.wait_empty(timeout_s, abort)
 
     def close(self) -> None:
@@ -122,6 +139,7 @@ class MqttSink:
                     self._on_refused()
         else:
             self._ever_connected = True
+            self._connected.set()
             logger.info("connected to %s", self._target)
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
@@ -135,6 +153,7 @@ class MqttSink:
         reason: ReasonCode,
         _properties: Properties | None,
     ) -> None:
+        self._connected.clear()
         if not self._closing:
             logger.warning("disconnected from %s (%s); reconnecting", self._target, reason)
 

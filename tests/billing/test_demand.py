@@ -349,3 +349,20 @@ def test_money_at_stake_includes_the_power_factor_penalty_on_demand() -> None:
     # The rest of the difference is the window's energy (and the penalty and tax on it).
     energy = after.subtotal("energy") - before.subtotal("energy")
     assert after.total - before.total == pytest.approx(498.80 + energy * 1.075 * 1.16, abs=0.02)
+
+
+def test_the_budget_watch_bill_so_far_is_kilowatch_bills_total() -> None:
+    # A load-factor cap and a per-day fixed charge: the bill so far counts the 5 days elapsed.
+    tariff = plant(
+        FLAT,
+        UTC,
+        demand={"charges": [{"name": "demand", "per_kw": 10, "load_factor_cap": 0.5}]},
+        fixed=[{"name": "meter", "per_day": 1.0}],
+    )
+    oct1 = local(UTC, 2026, 10, 1)
+    now = oct1 + 5 * 86400 + 600
+    data = readings(np.arange(oct1 + 900, oct1 + 5 * 86400 + 1, 900), 2.5).assign(meter="m1")
+    expected = compute_bill(tariff, data, "2026-10", now=now)
+    projection = watch(tariff, data).bill(now)
+    assert projection.bill_so_far == expected.total
+    assert projection.bill_so_far == pytest.approx(120.0 + 100.0 + 5.0)

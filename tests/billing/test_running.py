@@ -189,3 +189,80 @@ def test_a_reading_sent_again_replaces_one_that_came_out_of_order() -> None:
         [OCT + 2700, 900, 3.0, None],
     ]
     assert running.usage("2026-10", "m1").total_kwh == pytest.approx(8.0)
+
+
+# A load-factor cap and a per-day fixed charge: both depend on how much of the period is billed.
+CAPPED = plant(
+    TOU,
+    ZONE,
+    demand={"charges": [{"name": "Distribucion", "per_kw": 10.0, "load_factor_cap": 0.5}]},
+    fixed=[{"name": "meter", "per_day": 1.0}],
+)
+
+
+def test_a_period_in_progress_bills_as_kilowatch_bill_does() -> None:
+    # Two meters, the first 5 days of October and a 1,113 kW quarter-hour on day 3: over the
+    # 120 hours elapsed the cap does not cut the peak; over the whole month (744 h) it would.
+    rows = []
+    for meter, kw in (("m1", 600.0), ("m2", 100.0)):
+        for ts in range(OCT + 900, OCT + 5 * 86400 + 1, 900):
+            rows.append((meter, ts, 900, kw / 4, 0.0))
+    peak_ts = OCT + 2 * 86400 + 10 * 3600
+    rows = [
+        (m, t, i, (413.0 / 4 + kwh) if (m, t) == ("m2", peak_ts) else kwh, q)
+        for m, t, i, kwh, q in rows
+    ]
+    data = frame(rows)
+    now = OCT + 5 * 86400 + 600
+    running = RunningBill(CAPPED, "p1")
+    for meter, part in data.groupby("meter"):
+        running.add_many(str(meter), part["ts"], part["interval_s"], part["energy_kwh"])
+    expected = compute_bill(CAPPED, data, "2026-10", now=now)
+    assert expected.coverage is not None and expected.coverage.in_progress
+    so_far = running.bill("2026-10", now=now)
+    assert so_far.total == expected.total
+    assert so_far.lines == expected.lines
+    [peak] = so_far.peaks
+    assert peak.billed_kw == pytest.approx(1113.0)
+    [point] = [p for p in running.points(now) if p.tags["scope"] == "plant"]
+    assert point.fields["total"] == expected.total
+    assert point.fields["fixed_charge"] == 5.0  # days begun, not the month's 31
+    mine = data[data["meter"] == "m1"]
+    assert (
+        running.bill("2026-10", "m1", now=now).total
+        == compute_bill(CAPPED, mine, "2026-10", account=False, now=now).total
+    )
+    # Once the period has ended, both bill the whole period.
+    after = NOV + 3600
+    assert (
+        running.bill("2026-10", now=after).total
+        == compute_bill(CAPPED, data, "2026-10", now=after).total
+    )
+
+
+def test_billing_points_carry_numbers_as_the_bill_shows_them_not_float_noise() -> None:
+    running = RunningBill(TARIFF, "p1")
+    # kWh with binary noise when summed: 0.1 + 0.2 = 0.30000000000000004.
+    for k, (kwh, kvarh) in enumerate([(0.1, 0.07), (0.2, 0.11), (278.301, 151.1), (0.7, 0.3)]):
+        running.add("m1", OCT + 10 * 3600 + 900 * (k + 1), 900, kwh, kvarh)
+    running.add("m2", OCT + 10 * 3600 + 2700, 900, 0.001, None)
+    points = running.points(OCT + 86400)
+    assert points
+    decimals = {
+        "energy_kwh": 3,
+        "demand_peak_kw": 3,
+        "kwh_to_next_tier": 3,
+        "power_factor": 4,
+        "total": 2,
+        "energy_cost": 2,
+        "tax": 2,
+    }
+    for point in points:
+        line = billing_line(point)
+        for name, places in decimals.items():
+            if name in point.fields:
+                value = point.fields[name]
+                assert value == round(value, places), (name, value)
+                assert f"{name}={value!r}" in line
+    plant = next(p for p in points if p.tags["scope"] == "plant")
+    assert plant.fields["demand_peak_kw"] == 1113.208  # (278.301 + 0.001) kWh in 15 min

@@ -419,3 +419,32 @@ def test_recost_dry_run_changes_nothing_and_meter_recosts_one(
         "test-tou@2"
     }
     assert len(after) == len(before)
+
+
+def test_recost_dry_run_labels_each_cost_with_its_own_currency(
+    influxdb: InfluxDB1, influx_db_name: str, tmp_path: Path
+) -> None:
+    """A plant billed in MXN re-costed with a USD tariff: the stored costs are MXN, the new
+    ones USD, and no change column (pesos cannot be taken from dollars)."""
+    config = plant_file(tmp_path, {**FLAT, "currency": "MXN"})
+    store(influxdb, influx_db_name, config, "m1", gap_readings(OCT))
+    new_tariff = tmp_path / "usd.yaml"
+    new_tariff.write_text(yaml.safe_dump({**TOU, "version": "2"}), encoding="utf-8")
+    out = io.StringIO()
+    assert (
+        run_recost(
+            config=config,
+            plant="p1",
+            start="2026-10-01",
+            end="2026-10-02",
+            influx=InfluxSource(influxdb.url, influx_db_name),
+            tariff=new_tariff,
+            progress=False,
+            dry_run=True,
+            out=out,
+        )
+        == 0
+    )
+    summary = out.getvalue()
+    assert "before (MXN)" in summary and "after (USD)" in summary, summary
+    assert "┃ change" not in summary and "after (MXN)" not in summary, summary

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,3 +59,28 @@ def test_help_defaults_are_the_settings_defaults(
 def test_simulate_and_bridge_default_to_the_same_plant_file() -> None:
     assert default_in(help_of("simulate", "--config")) == str(DEFAULT_PLANT_FILE)
     assert BridgeSettings.model_fields["config"].default == DEFAULT_PLANT_FILE
+
+
+def test_recost_help_keeps_each_sentence_on_one_line() -> None:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["recost", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich's box-drawing aside, words in order
+    assert "deletes only the old points it read." in text
+    # No sentence split by a hard line break: every help line of the docstring ends one.
+    lines = [line.strip(" │") for line in result.output.splitlines()]
+    assert any(line.rstrip().endswith("the old points it read.") for line in lines), lines
+
+
+def test_import_urdb_says_what_it_wrote(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    source = Path(__file__).parents[2] / "config/tariffs/urdb/56bbe2205457a34d2a8b456a.json"
+    out = tmp_path / "sce.yaml"
+    result = CliRunner().invoke(
+        app, ["import-urdb", str(source), "-o", str(out), "--id", "sce", "--tariff-version", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"wrote {out} (tariff ID sce, version 1)"
+    assert out.exists()

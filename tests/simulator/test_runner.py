@@ -91,3 +91,43 @@ def test_a_refused_login_stops_it_with_status_2(tmp_path: Path) -> None:
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: the broker "), done.stderr
     assert "refused the simulator's login" in last and "wrong" not in last
+
+
+@pytest.mark.integration
+def test_with_no_broker_it_claims_nothing_and_stops_at_once(tmp_path: Path) -> None:
+    """No broker at the URL: no 'backfill done', and SIGTERM does not wait for PUBACKs (here up
+    to 600 s) from a broker it never reached; nothing was published, so exit status 1."""
+    import os
+    import signal
+    import subprocess
+
+    from tests.support.services import free_port, kilowatch_argv
+
+    log = tmp_path / "stderr.txt"
+    with log.open("wb") as err:
+        process = subprocess.Popen(
+            kilowatch_argv(
+                "simulate",
+                *("--plants", "1", "--meters", "2", "--backfill", "1d"),
+                *("--mqtt-url", f"mqtt://127.0.0.1:{free_port()}"),
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "KILOWATCH_FLUSH_TIMEOUT_S": "600"},
+        )
+    try:
+        for _ in range(600):  # until paho has tried the broker once
+            if "cannot reach broker" in log.read_text():
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the simulator never tried the broker: {log.read_text()}")
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    text = log.read_text()
+    assert "backfill done" not in text and "now live" not in text, text
+    assert status == 1, text
+    assert "never connected to" in text and "nothing was published" in text, text
