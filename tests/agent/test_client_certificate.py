@@ -149,6 +149,7 @@ def test_the_simulator_connects_with_a_certificate(
     )
     sink.start()
     try:
+        assert sink.wait_for_room(threading.Event())  # as the simulator does: connected first
         sink.publish("kilowatch/p/m/readings", b'{"ts": 1, "energy_kwh": 1}')
         assert sink.flush(20, threading.Event()) == 0  # acknowledged
     finally:
